@@ -1,0 +1,106 @@
+"""One JSON record per run: what ran, where, on which data, and what came out.
+
+Records are written atomically (temporary file, fsync, rename), so a crash leaves
+either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from bench.devices import cpu_name, device_name, device_slug
+
+SCHEMA_VERSION = 1
+
+# Keys whose values depend on the clock or the moment, not on the computation.
+# Everything else in a CPU record is a pure function of (code, config, seed).
+TIMING_KEYS = ("run_id", "started_at", "finished_at", "systems", "paths")
+CURVE_TIMING_KEYS = ("train_s",)
+
+
+def config_hash(config: dict) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def new_run_id(variant: str, seed: int, cfg_hash: str) -> str:
+    """Unique even for two runs of one config started in the same second."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return f"{variant}-s{seed}-{cfg_hash}-{stamp}-{secrets.token_hex(3)}"
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state() -> dict:
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def environment(device: torch.device) -> dict:
+    cuda = device.type == "cuda"
+    return {
+        "device_type": device.type,
+        "device_name": device_name(device),
+        "device_slug": device_slug(device),
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": package_version("torchvision"),
+        "torch_fidelity": package_version("torch-fidelity"),
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "capability": ".".join(map(str, torch.cuda.get_device_capability(device))) if cuda else None,
+        "git": git_state(),
+    }
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_record(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def deterministic_view(record: dict) -> dict:
+    """The record without clock-dependent values: two CPU runs of one config and seed
+    must agree on this exactly."""
+    view = {k: v for k, v in record.items() if k not in TIMING_KEYS}
+    view["curve"] = [{k: v for k, v in point.items() if k not in CURVE_TIMING_KEYS} for point in record["curve"]]
+    view["env"] = {k: v for k, v in record["env"].items() if k != "git"}
+    return view
