@@ -7,6 +7,7 @@ generator updates directly.
 
 Seeds: `torch.manual_seed(seed)` fixes initialization, data order (on-device
 permutations) and noise, so on a CPU one seed gives one record (timings aside).
+Evaluation samples come from their own generators and never move the training RNG.
 
 The loop never waits for the device between log points: losses are summed on the
 device and a non-finite loss is remembered there with its step.
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torchvision.utils import save_image
 
+from bench.checkpoints import save_checkpoint
 from bench.data import Batches
 from bench.devices import synchronize
+from bench.systems import MemoryProbe, StepTimer, count_params, percentile
 from variants import Variant
 
 PROTOCOL_VERSION = 1
@@ -38,14 +41,22 @@ class Preset:
     description: str
     epochs: float | None = None  # budget in passes of D over the training set
     steps: int | None = None  # or in generator updates
-    log_every: int = 50
+    log_every: int = 50  # generator steps between loss points
+    checkpoint_every: int = 250  # generator steps between checkpoints
+    eval_every_images: int = 0  # real images seen by D between fid_mnist curve points (0: none)
+    eval_samples: int = 2000  # generated samples per curve point
+    final_samples: int = 10000  # generated samples for the final MNIST metrics
+    inception_samples: int = 0  # generated samples for fid_inception (0: skipped)
+    fid_threshold: float = 10.0  # fid_mnist that time_to_fid waits for
 
 
 PRESETS = {
-    "tiny": Preset("tiny", "a few steps, for tests", steps=4, log_every=2),
+    "tiny": Preset("tiny", "a few steps, for tests", steps=4, log_every=2, checkpoint_every=2,
+                   eval_every_images=128, eval_samples=200, final_samples=500),
     "quick": Preset("quick", "2 epochs of real images seen by D: all four variants in minutes on a 2-core CPU",
-                    epochs=2, log_every=50),
-    "paper": Preset("paper", "Lucic et al.'s MNIST budget: 20 epochs at batch 64", epochs=20, log_every=200),
+                    epochs=2, log_every=50, checkpoint_every=250, eval_every_images=20_000),
+    "paper": Preset("paper", "Lucic et al.'s MNIST budget: 20 epochs at batch 64", epochs=20, log_every=200,
+                    checkpoint_every=2000, eval_every_images=60_000, inception_samples=10000),
 }
 
 
@@ -62,24 +73,32 @@ def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int |
 class RunConfig:
     variant: Variant
     seed: int
-    preset: str
+    preset: Preset
     steps: int  # generator updates
-    log_every: int
+    checkpoint_every: int
+
+    @property
+    def images_per_step(self) -> int:
+        return self.variant.hparams.batch_size * self.variant.hparams.n_critic
 
     def describe(self) -> dict:
-        """The full configuration as plain values (hashed into `config_hash`, seed aside)."""
-        v = self.variant
+        """The full configuration as plain values (hashed into `config_hash`, seed aside).
+        Checkpoint cadence is left out: it does not change the result."""
+        v, p = self.variant, self.preset
         return {
             "protocol_version": PROTOCOL_VERSION,
             "variant": v.name, "arch": v.arch, "loss": v.loss,
             "hparams": asdict(v.hparams), "arch_options": dict(v.arch_options), "loss_options": dict(v.loss_options),
-            "preset": self.preset, "steps": self.steps, "log_every": self.log_every,
+            "preset": p.name, "steps": self.steps, "log_every": p.log_every,
+            "eval_every_images": p.eval_every_images, "eval_samples": p.eval_samples,
+            "final_samples": p.final_samples, "inception_samples": p.inception_samples,
+            "fid_threshold": p.fid_threshold,
         }
 
 
 @dataclass
 class GanState:
-    """Everything that changes as a run trains (what a checkpoint must hold)."""
+    """Everything that changes as a run trains: what a checkpoint holds."""
 
     G: torch.nn.Module
     D: torch.nn.Module
@@ -87,6 +106,42 @@ class GanState:
     opt_d: torch.optim.Optimizer
     batches: Batches
     step: int = 0
+    # Loop bookkeeping, kept here so a run resumed mid-way ends with the same record.
+    loss_sum: torch.Tensor | None = None  # (d, g) summed on the device since the last log point
+    since_log: int = 0
+    first_bad: torch.Tensor | None = None  # step of the first non-finite loss, -1 if none
+    curve: list = field(default_factory=list)
+    step_ms: list = field(default_factory=list)
+    train_s: float = 0.0
+    warmup_s: float = 0.0
+    eval_s: float = 0.0
+
+    def state_dict(self) -> dict:
+        return {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "batches": self.batches.state_dict(), "step": self.step,
+            "loss_sum": self.loss_sum, "since_log": self.since_log, "first_bad": self.first_bad,
+            "curve": self.curve, "step_ms": self.step_ms,
+            "train_s": self.train_s, "warmup_s": self.warmup_s, "eval_s": self.eval_s,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.batches.images.device
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.batches.load_state_dict(state["batches"])
+        self.step, self.since_log = state["step"], state["since_log"]
+        self.loss_sum, self.first_bad = state["loss_sum"].to(device), state["first_bad"].to(device)
+        self.curve, self.step_ms = state["curve"], state["step_ms"]
+        self.train_s, self.warmup_s, self.eval_s = state["train_s"], state["warmup_s"], state["eval_s"]
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
 
 
 def adam(params, lr: float, betas, device: torch.device) -> torch.optim.Adam:
@@ -104,6 +159,8 @@ def init_state(variant: Variant, train_images: torch.Tensor, device: torch.devic
         opt_g=adam(G.parameters(), hp.lr_g, hp.betas, device),
         opt_d=adam(D.parameters(), hp.lr_d, hp.betas, device),
         batches=Batches(train_images.to(device), hp.batch_size),
+        loss_sum=torch.zeros(2, device=device),
+        first_bad=torch.tensor(-1, device=device),
     )
 
 
@@ -143,41 +200,102 @@ def sample_grid(variant: Variant, G: torch.nn.Module, path: Path, device: torch.
     save_image(images.cpu(), path, nrow=8, normalize=True, value_range=(-1, 1))
 
 
-def train(config: RunConfig, train_images: torch.Tensor, device: torch.device,
-          on_log: Callable[[dict], None] | None = None) -> tuple[GanState, dict]:
-    """Train one (variant, seed) and return its final state and its outcome: status,
-    the loss curve at log points and training time."""
-    variant = config.variant
-    state = init_state(variant, train_images, device, config.seed)
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
-    loss_sum = torch.zeros(2, device=device)
-    first_bad = torch.tensor(-1, device=device)  # step of the first non-finite loss, -1 if none
-    curve, status, diverged_at = [], "ok", None
+class Interrupted(Exception):
+    """Ctrl-C during a run: a checkpoint was written at a step boundary."""
+
+    def __init__(self, step: int, checkpoint: Path | None):
+        super().__init__(f"interrupted at step {step}")
+        self.step, self.checkpoint = step, checkpoint
+
+
+@dataclass
+class Hooks:
+    """What the caller plugs into the loop; all optional."""
+
+    on_log: Callable[[dict], None] | None = None  # each curve point, as it is made
+    evaluate: Callable[[torch.nn.Module, int], dict] | None = None  # (G, step) -> curve metrics
+    checkpoint_path: Path | None = None
+    checkpoint_meta: dict = field(default_factory=dict)  # stored beside the state (run id, config)
+    should_stop: Callable[[], bool] = lambda: False  # polled after every step (Ctrl-C)
+
+
+def is_eval_step(config: RunConfig, step: int) -> bool:
+    every = config.preset.eval_every_images
+    if not every:
+        return False
+    return (step * config.images_per_step) // every > ((step - 1) * config.images_per_step) // every \
+        or step == config.steps
+
+
+def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks = Hooks()) -> dict:
+    """Train `state` (fresh or restored from a checkpoint) to the end of the budget and
+    return the outcome: status, curve and systems figures."""
+    variant, preset = config.variant, config.preset
+    timer, memory = StepTimer(device), MemoryProbe(device)
+
+    def checkpoint():
+        if hooks.checkpoint_path is not None:
+            save_checkpoint(hooks.checkpoint_path, {**hooks.checkpoint_meta, "state": state.state_dict()})
+
+    status, diverged_at = "ok", None
     synchronize(device)
-    train_s, since_log, tick = 0.0, 0, time.perf_counter()
+    tick = time.perf_counter()
     while state.step < config.steps:
+        begun = timer.start()
         losses = torch.stack(train_step(variant, state))
-        loss_sum += losses
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(losses).all(), state.step, first_bad)
-        since_log += 1
-        if state.step % config.log_every and state.step < config.steps:
-            continue
-        synchronize(device)
-        now = time.perf_counter()
-        train_s += now - tick
-        d_mean, g_mean = (loss_sum / since_log).tolist()
-        point = {"step": state.step, "images_seen": state.step * images_per_step, "train_s": train_s,
-                 "d_loss": d_mean, "g_loss": g_mean}
-        loss_sum.zero_()
-        since_log = 0
-        if first_bad.item() >= 0:
-            status, diverged_at = "diverged", int(first_bad.item())
-            point.update(d_loss=None, g_loss=None)  # JSON has no NaN; the curve stops here
-        curve.append(point)
-        if on_log:
-            on_log(point)
-        if status == "diverged":
-            break
-        tick = time.perf_counter()
-    return state, {"status": status, "diverged_at_step": diverged_at, "curve": curve, "train_s": train_s,
-                   "steps_done": state.step, "images_seen": state.step * images_per_step}
+        timer.stop(begun)
+        if state.step == 1:  # the first step pays for lazy initialization: kept apart
+            synchronize(device)
+            state.warmup_s = time.perf_counter() - tick
+            timer.collect().clear()
+            tick = time.perf_counter()
+        state.loss_sum += losses
+        state.first_bad = torch.where((state.first_bad < 0) & ~torch.isfinite(losses).all(),
+                                      state.step, state.first_bad)
+        state.since_log += 1
+        evaluating = is_eval_step(config, state.step)
+        if evaluating or state.step % preset.log_every == 0 or state.step == config.steps:
+            synchronize(device)
+            state.train_s += time.perf_counter() - tick
+            d_mean, g_mean = (state.loss_sum / state.since_log).tolist()
+            point = {"step": state.step, "images_seen": state.step * config.images_per_step,
+                     "train_s": state.train_s, "d_loss": d_mean, "g_loss": g_mean}
+            state.loss_sum.zero_()
+            state.since_log = 0
+            if state.first_bad.item() >= 0:
+                status, diverged_at = "diverged", int(state.first_bad.item())
+                point.update(d_loss=None, g_loss=None)  # JSON has no NaN; the curve stops here
+            elif evaluating and hooks.evaluate is not None:
+                began_eval = time.perf_counter()
+                point.update(hooks.evaluate(state.G, state.step))
+                state.eval_s += time.perf_counter() - began_eval
+            state.curve.append(point)
+            if hooks.on_log:
+                hooks.on_log(point)
+            if status == "diverged":
+                break
+            tick = time.perf_counter()
+        if state.step % config.checkpoint_every == 0 or hooks.should_stop():
+            synchronize(device)
+            state.train_s += time.perf_counter() - tick
+            state.step_ms.extend(timer.collect())
+            timer.collect().clear()
+            checkpoint()
+            if hooks.should_stop():
+                raise Interrupted(state.step, hooks.checkpoint_path)
+            tick = time.perf_counter()
+    synchronize(device)
+    state.step_ms.extend(timer.collect())
+    timer.collect().clear()
+    checkpoint()
+    steps_timed = len(state.step_ms)
+    systems = {
+        "train_s": state.train_s, "warmup_s": state.warmup_s, "eval_s": state.eval_s,
+        "train_images_per_s": steps_timed * config.images_per_step / state.train_s if state.train_s else None,
+        "g_steps_per_s": steps_timed / state.train_s if state.train_s else None,
+        "step_ms_p50": percentile(state.step_ms, 50), "step_ms_p95": percentile(state.step_ms, 95),
+        "params_g": count_params(state.G), "params_d": count_params(state.D),
+        **memory.peak(),
+    }
+    return {"status": status, "diverged_at_step": diverged_at, "curve": state.curve, "systems": systems,
+            "steps_done": state.step, "images_seen": state.step * config.images_per_step}

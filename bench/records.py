@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 
 # Keys whose values depend on the clock or the moment, not on the computation.
 # Everything else in a CPU record is a pure function of (code, config, seed).
-TIMING_KEYS = ("run_id", "started_at", "finished_at", "systems", "paths")
+TIMING_KEYS = ("run_id", "started_at", "finished_at", "systems", "paths", "history")
 CURVE_TIMING_KEYS = ("train_s",)
 
 

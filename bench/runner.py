@@ -1,9 +1,17 @@
-"""Run a benchmark: every (variant, seed) under the one protocol, one record each."""
+"""Run a benchmark: every (variant, seed) under the one protocol, one record each.
+
+A run's key is `<variant>-s<seed>-<config-hash>`; its id adds the start time and a
+random suffix, so two runs never share a file. With `--resume`, a key that already
+has a finished record is skipped and a key with a checkpoint but no record continues
+from that checkpoint.
+"""
 
 from __future__ import annotations
 
+import signal
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,14 +19,16 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench import assets
+from bench.checkpoints import load_checkpoint
 from bench.devices import device_slug
 from bench.errors import BenchError
-from bench.protocol import PRESETS, RunConfig, generator_steps, sample_grid, train
-from bench.records import SCHEMA_VERSION, config_hash, environment, new_run_id, write_json_atomic
+from bench.protocol import PRESETS, Hooks, Interrupted, RunConfig, generator_steps, init_state, sample_grid, train
+from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
 from variants import Variant
 
 EXIT_DIVERGED = 3
 EXIT_FAILED = 4
+FINISHED = ("ok", "diverged")
 
 
 @dataclass
@@ -29,21 +39,39 @@ class RunPlan:
     device: torch.device
     out: Path
     steps: int | None = None
+    checkpoint_every: int | None = None
     data_dir: Path | None = None
+    resume: bool = False
+    force: bool = False
     written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.out) / "runs" / device_slug(self.device)
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return Path(self.out) / "checkpoints" / device_slug(self.device)
 
 
 def check_plan(plan: RunPlan) -> None:
+    """Refuse bad input before any training or writing starts."""
     if plan.preset not in PRESETS:
         raise BenchError(f"unknown preset {plan.preset!r}; choose one of {', '.join(PRESETS)}")
-    if plan.steps is not None and plan.steps <= 0:
-        raise BenchError(f"--steps must be a positive number, got {plan.steps}")
-    if not plan.seeds:
+    for option, value in (("--steps", plan.steps), ("--checkpoint-every", plan.checkpoint_every)):
+        if value is not None and value <= 0:
+            raise BenchError(f"{option} must be a positive number, got {value}")
+    if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
-
-
-def runs_dir(out: Path, device: torch.device) -> Path:
-    return Path(out) / "runs" / device_slug(device)
+    for folder in (plan.runs_dir, plan.checkpoints_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-probe-{time.time_ns()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise BenchError(f"cannot write to {folder}: {error.strerror or error}") from None
 
 
 def progress_bar() -> Progress:
@@ -53,56 +81,123 @@ def progress_bar() -> Progress:
     )
 
 
-def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tensor, progress: Progress | None) -> dict:
+@contextmanager
+def ctrl_c_requests_stop():
+    """While training, Ctrl-C asks the loop to checkpoint and stop at the next step
+    boundary instead of killing it mid-update; a second Ctrl-C stops at once."""
+    requested = []
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(requested)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def finished_record(plan: RunPlan, key: str) -> Path | None:
+    for path in sorted(plan.runs_dir.glob(f"{key}-*.json")):
+        try:
+            if load_record(path).get("status") in FINISHED:
+                return path
+        except (OSError, ValueError):
+            continue  # a malformed record does not count as finished
+    return None
+
+
+def unfinished_checkpoint(plan: RunPlan, key: str) -> Path | None:
+    candidates = [p for p in plan.checkpoints_dir.glob(f"{key}-*.pt")
+                  if not (plan.runs_dir / f"{p.stem}.json").exists()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tensor,
+            progress: Progress | None, should_stop) -> dict | None:
     preset = PRESETS[plan.preset]
-    config = RunConfig(variant, seed, plan.preset, generator_steps(preset, variant, len(train_images), plan.steps),
-                       preset.log_every)
+    config = RunConfig(variant, seed, preset, generator_steps(preset, variant, len(train_images), plan.steps),
+                       plan.checkpoint_every or preset.checkpoint_every)
     described = config.describe()
     cfg_hash = config_hash(described)
-    run_id = new_run_id(variant.name, seed, cfg_hash)
-    folder = runs_dir(plan.out, plan.device)
-    task = progress.add_task(f"{variant.name} s{seed}", total=config.steps, stats="") if progress else None
+    key = f"{variant.name}-s{seed}-{cfg_hash}"
+
+    state = init_state(variant, train_images, plan.device, seed)
+    run_id, history = new_run_id(variant.name, seed, cfg_hash), []
+    if plan.resume and not plan.force:
+        done = finished_record(plan, key)
+        if done is not None:
+            plan.skipped.append(done)
+            return None
+        saved = unfinished_checkpoint(plan, key)
+        if saved is not None:
+            payload = load_checkpoint(saved)
+            if payload.get("config_hash") != cfg_hash:
+                raise BenchError(f"checkpoint {saved} belongs to another configuration; delete it or use --force")
+            state.load_state_dict(payload["state"])
+            run_id, history = payload["run_id"], payload["history"] + [{"resumed_at_step": state.step}]
+
+    task = progress.add_task(f"{variant.name} s{seed}", total=config.steps, completed=state.step, stats="") \
+        if progress else None
 
     def on_log(point):
         if progress is not None:
             rate = point["images_seen"] / max(point["train_s"], 1e-9)
-            stats = f"{rate:,.0f} img/s  D {point['d_loss'] or float('nan'):.3f}  G {point['g_loss'] or float('nan'):.3f}"
-            progress.update(task, completed=point["step"], stats=stats)
+            losses = "diverged" if point["d_loss"] is None else f"D {point['d_loss']:.3f}  G {point['g_loss']:.3f}"
+            progress.update(task, completed=point["step"], stats=f"{rate:,.0f} img/s  {losses}")
 
-    started, tick = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
+    hooks = Hooks(on_log=on_log, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
+                  checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
+                                   "history": history},
+                  should_stop=should_stop)
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "variant": variant.name, "seed": seed,
         "config": described, "config_hash": cfg_hash, "env": environment(plan.device),
-        "data": {"mnist_sha256": assets.MNIST_SHA256}, "started_at": started,
+        "data": {"mnist_sha256": assets.MNIST_SHA256}, "history": history,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    tick = time.perf_counter()
     try:
-        state, outcome = train(config, train_images, plan.device, on_log)
-        sample_grid(variant, state.G, folder / f"{run_id}.png", plan.device)
+        outcome = train(config, state, plan.device, hooks)
+        sample_grid(variant, state.G, plan.runs_dir / f"{run_id}.png", plan.device)
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
-                      curve=outcome["curve"],
+                      curve=outcome["curve"], systems=outcome["systems"],
                       budget={"g_steps": config.steps, "steps_done": outcome["steps_done"],
                               "images_seen": outcome["images_seen"]},
-                      systems={"train_s": outcome["train_s"],
-                               "train_images_per_s": outcome["images_seen"] / max(outcome["train_s"], 1e-9)},
-                      paths={"samples": f"{run_id}.png"})
+                      paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
+    except (Interrupted, BenchError, KeyboardInterrupt):
+        raise
     except Exception as error:  # one broken run must not take the others down
         record.update(status="failed", diverged_at_step=None, error=f"{type(error).__name__}: {error}",
                       traceback=traceback.format_exc(), curve=[], budget={"g_steps": config.steps},
                       systems={}, paths={})
     record["systems"]["wall_s"] = time.perf_counter() - tick
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    path = folder / f"{run_id}.json"
-    write_json_atomic(path, record)
+    path = plan.runs_dir / f"{run_id}.json"
+    try:
+        write_json_atomic(path, record)
+    except OSError as error:
+        raise BenchError(f"could not write record {path}: {error.strerror or error}; "
+                         "records already written are intact") from None
     plan.written.append(path)
     if progress is not None:
-        progress.update(task, stats=f"{record['status']}  -> {path}")
+        progress.update(task, stats=f"{record['status']}")
     return record
 
 
 def run_benchmark(plan: RunPlan, progress: Progress | None = None) -> list[dict]:
     check_plan(plan)
     train_images = assets.load_mnist(plan.data_dir)["train_images"]
-    return [run_one(variant, seed, plan, train_images, progress) for variant in plan.variants for seed in plan.seeds]
+    records = []
+    with ctrl_c_requests_stop() as should_stop:
+        for variant in plan.variants:
+            for seed in plan.seeds:
+                record = run_one(variant, seed, plan, train_images, progress, should_stop)
+                if record is not None:
+                    records.append(record)
+    return records
 
 
 def exit_code(records: list[dict]) -> int:

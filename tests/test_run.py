@@ -30,7 +30,8 @@ def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(mnist_dir, tmp
         record = load_record(path)
         assert record["status"] == "ok"
         assert record["budget"]["steps_done"] == record["config"]["steps"] == 4
-        assert [p["step"] for p in record["curve"]] == [2, 4]
+        steps = [p["step"] for p in record["curve"]]
+        assert {2, 4} <= set(steps) and steps == sorted(set(steps)) and steps[-1] == 4
         assert all(p["d_loss"] is not None for p in record["curve"])
         assert record["env"]["device_type"] == "cpu" and record["env"]["torch"] == torch.__version__
         assert record["data"]["mnist_sha256"]["train_images"]
