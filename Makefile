@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEVICE ?= auto
 PRESET ?= quick
 
-.PHONY: install fetch run test clean
+.PHONY: install fetch run test clean bench bench-compare
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,22 @@ test: fetch
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks
+
+# pytest-benchmark timing of one training step per variant (tests/benchmarks), kept per
+# machine and device: the id names the CPU model, plus the GPU model where CUDA is available,
+# since a timing only compares with one taken on the same hardware.
+# BENCH_THREADS=N pins torch's CPU threads (a separate baseline: timings differ by thread count).
+# --benchmark-enable overrides a --benchmark-disable that a plain test run may carry.
+BENCH_THREADS ?=
+BENCH_ID = $(shell $(BIN)/python -c "import torch; from bench.devices import device_slug; print('--'.join(device_slug(torch.device(d)) for d in ['cpu'] + ['cuda'] * torch.cuda.is_available()))")
+BENCH_STORAGE = .benchmarks/$(BENCH_ID)$(if $(BENCH_THREADS),-threads$(BENCH_THREADS))
+BENCH_PYTEST = GAN_BENCH_THREADS=$(BENCH_THREADS) $(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only
+
+bench: install
+	$(BENCH_PYTEST) --benchmark-autosave --benchmark-storage=file://$(BENCH_STORAGE)
+
+# Against the latest run `make bench` saved (this target saves nothing, so the baseline
+# stays put until the next `make bench`); fails when a median is more than 15% slower.
+bench-compare: install
+	@ls $(BENCH_STORAGE)/*/*.json >/dev/null 2>&1 || { echo "no baseline in $(BENCH_STORAGE): run 'make bench' first" >&2; exit 2; }
+	$(BENCH_PYTEST) --benchmark-storage=file://$(BENCH_STORAGE) --benchmark-compare --benchmark-compare-fail=median:15%
