@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEVICE ?= auto
 PRESET ?= quick
 
-.PHONY: install fetch run test clean bench bench-compare
+.PHONY: install fetch run test clean bench bench-compare publish
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,13 @@ bench: install
 bench-compare: install
 	@ls $(BENCH_STORAGE)/*/*.json >/dev/null 2>&1 || { echo "no baseline in $(BENCH_STORAGE): run 'make bench' first" >&2; exit 2; }
 	$(BENCH_PYTEST) --benchmark-storage=file://$(BENCH_STORAGE) --benchmark-compare --benchmark-compare-fail=median:15%
+
+# The published comparison for this machine's best device: SEEDS seeds of every variant,
+# the speed table, then the report, all under results/<device-slug>/ (raw records in runs/).
+SEEDS ?= 3
+SLUG = $(shell $(BIN)/python -c "from bench.devices import device_slug, resolve_device; print(device_slug(resolve_device('$(DEVICE)')))")
+
+publish: fetch
+	$(BIN)/gan-bench run --variants all --seeds $(SEEDS) --preset $(PRESET) --device $(DEVICE) --out results/$(SLUG)
+	$(BIN)/gan-bench speed --variants all --device $(DEVICE) --threads 1 --out results/$(SLUG)
+	$(BIN)/gan-bench report results/$(SLUG) --out results/$(SLUG)

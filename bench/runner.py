@@ -22,6 +22,7 @@ from bench import assets
 from bench.checkpoints import load_checkpoint
 from bench.devices import device_slug
 from bench.errors import BenchError
+from bench.evaluation import Evaluator, time_to_fid
 from bench.protocol import PRESETS, Hooks, Interrupted, RunConfig, generator_steps, init_state, sample_grid, train
 from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
 from variants import Variant
@@ -115,8 +116,9 @@ def unfinished_checkpoint(plan: RunPlan, key: str) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tensor,
-            progress: Progress | None, should_stop) -> dict | None:
+def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: Progress | None,
+            should_stop) -> dict | None:
+    train_images = mnist["train_images"]
     preset = PRESETS[plan.preset]
     config = RunConfig(variant, seed, preset, generator_steps(preset, variant, len(train_images), plan.steps),
                        plan.checkpoint_every or preset.checkpoint_every)
@@ -148,7 +150,10 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tens
             losses = "diverged" if point["d_loss"] is None else f"D {point['d_loss']:.3f}  G {point['g_loss']:.3f}"
             progress.update(task, completed=point["step"], stats=f"{rate:,.0f} img/s  {losses}")
 
-    hooks = Hooks(on_log=on_log, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
+    evaluator = Evaluator(variant.hparams.z_dim, preset, mnist["test_images"], plan.device,
+                          cache_dir=Path(plan.data_dir or assets.default_data_dir()) / "fid-cache",
+                          data_dir=plan.data_dir)
+    hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
                   checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
                                    "history": history},
                   should_stop=should_stop)
@@ -162,8 +167,16 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tens
     try:
         outcome = train(config, state, plan.device, hooks)
         sample_grid(variant, state.G, plan.runs_dir / f"{run_id}.png", plan.device)
+        metrics = {}
+        if outcome["status"] == "ok":
+            if progress is not None:
+                progress.update(task, stats="final evaluation")
+            metrics, eval_s = evaluator.final(state.G)
+            outcome["systems"]["eval_s"] += eval_s
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
-                      curve=outcome["curve"], systems=outcome["systems"],
+                      curve=outcome["curve"], systems=outcome["systems"], metrics=metrics,
+                      feature_nets=evaluator.feature_nets(),
+                      time_to_fid=time_to_fid(outcome["curve"], preset.fid_threshold),
                       budget={"g_steps": config.steps, "steps_done": outcome["steps_done"],
                               "images_seen": outcome["images_seen"]},
                       paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
@@ -172,7 +185,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tens
     except Exception as error:  # one broken run must not take the others down
         record.update(status="failed", diverged_at_step=None, error=f"{type(error).__name__}: {error}",
                       traceback=traceback.format_exc(), curve=[], budget={"g_steps": config.steps},
-                      systems={}, paths={})
+                      systems={}, paths={}, metrics={}, feature_nets=evaluator.feature_nets())
     record["systems"]["wall_s"] = time.perf_counter() - tick
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = plan.runs_dir / f"{run_id}.json"
@@ -189,12 +202,12 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, train_images: torch.Tens
 
 def run_benchmark(plan: RunPlan, progress: Progress | None = None) -> list[dict]:
     check_plan(plan)
-    train_images = assets.load_mnist(plan.data_dir)["train_images"]
+    mnist = assets.load_mnist(plan.data_dir)
     records = []
     with ctrl_c_requests_stop() as should_stop:
         for variant in plan.variants:
             for seed in plan.seeds:
-                record = run_one(variant, seed, plan, train_images, progress, should_stop)
+                record = run_one(variant, seed, plan, mnist, progress, should_stop)
                 if record is not None:
                     records.append(record)
     return records

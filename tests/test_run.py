@@ -92,3 +92,43 @@ def test_list_shows_every_variant():
     assert result.exit_code == 0
     for name in ("vanilla", "dcgan", "wgan-gp", "lsgan"):
         assert name in result.output
+
+
+def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir, tmp_path):
+    result = run_cli("--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
+                     "--data-dir", str(mnist_dir))
+    assert result.exit_code == 0, result.output
+    (path,) = records_in(tmp_path)
+    record = load_record(path)
+    for key in ("fid_mnist", "kid_mnist", "precision_mnist", "recall_mnist", "is_mnist", "modes_covered",
+                "class_kl", "confidence"):
+        assert isinstance(record["metrics"][key], (int, float)), key
+    assert record["metrics"]["n_fake"] == 500 and record["metrics"]["n_real"] == 10000
+    assert "fid_inception" not in record["metrics"] and "4 images/s" in record["metrics"]["absent"]["fid_inception"]
+    assert all(p["fid_mnist"] > 0 for p in record["curve"] if "fid_mnist" in p)
+    assert record["curve"][-1]["fid_mnist"] > 0  # the last step is always an evaluation point
+    assert record["feature_nets"]["mnist_classifier_sha256"]
+    assert record["systems"]["eval_s"] > 0 and record["systems"]["step_ms_p50"] > 0
+
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", record["paths"]["checkpoint"], "--samples", "500", "--device", "cpu",
+                                 "--data-dir", str(mnist_dir), "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    again = json.loads(out.read_text())["metrics"]
+    assert again["fid_mnist"] == pytest.approx(record["metrics"]["fid_mnist"], rel=1e-6)
+
+
+def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
+    result = runner.invoke(app, ["eval", str(tmp_path / "nope.pt")])
+    assert result.exit_code == 2 and "no checkpoint at" in result.output
+
+
+def test_time_to_fid_is_the_first_point_under_the_threshold():
+    from bench.evaluation import time_to_fid
+
+    curve = [{"step": 1, "train_s": 1.0, "images_seen": 64, "fid_mnist": 50.0},
+             {"step": 2, "train_s": 2.0, "images_seen": 128},
+             {"step": 3, "train_s": 3.0, "images_seen": 192, "fid_mnist": 9.0},
+             {"step": 4, "train_s": 4.0, "images_seen": 256, "fid_mnist": 5.0}]
+    assert time_to_fid(curve, 10.0) == {"threshold": 10.0, "train_s": 3.0, "step": 3, "images_seen": 192}
+    assert time_to_fid(curve, 1.0)["train_s"] is None

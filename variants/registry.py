@@ -74,6 +74,15 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
+def variant_from_config(config: dict) -> Variant:
+    """Rebuild the exact variant a record or checkpoint was made with (its `config`)."""
+    hparams = dict(config["hparams"], betas=tuple(config["hparams"]["betas"]))
+    known = VARIANTS.get(config["variant"])
+    return Variant(name=config["variant"], arch=config["arch"], loss=config["loss"], hparams=Hparams(**hparams),
+                   paper=known.paper if known else "", arch_options=dict(config["arch_options"]),
+                   loss_options=dict(config["loss_options"]))
+
+
 def select_variants(spec: str) -> list[Variant]:
     """'all' or a comma-separated list of names, in the order given."""
     names = list_variants() if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]

@@ -1,0 +1,78 @@
+"""Sample quality inside a run: the cheap `fid_mnist` curve and the final evaluation.
+
+Samples come from fixed latent seeds through `sample_uint8`, which never touches the
+training RNG, so evaluating does not change what a run learns. The real set is always
+the 10,000 MNIST test images; its statistics are cached per feature network.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from bench.errors import BenchError
+from bench.protocol import Preset
+from bench.metrics import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
+
+CURVE_SEED = 10_000  # latents of curve point k come from seed CURVE_SEED + step
+FINAL_SEED = 20_000
+CPU_INCEPTION_REASON = ("skipped on CPU by the {preset} preset: Inception at 299x299 runs at about 4 images/s "
+                        "on a 2-core CPU; use `gan-bench eval CHECKPOINT --inception-samples N` or a GPU")
+
+
+@dataclass
+class Evaluator:
+    z_dim: int
+    preset: Preset
+    test_images: torch.Tensor  # uint8 [10000,1,28,28] on the CPU
+    device: torch.device
+    cache_dir: Path
+    data_dir: Path | None = None
+    inception_samples: int | None = None  # None: the preset's choice
+    inception: dict = field(default_factory=dict)  # sha256 and source of the Inception weights used
+
+    def curve(self, G: torch.nn.Module, step: int) -> dict:
+        fake = sample_uint8(G, self.z_dim, self.preset.eval_samples, self.device, seed=CURVE_SEED + step)
+        return {"fid_mnist": fid_mnist(fake, self.test_images, self.device, self.cache_dir)}
+
+    def final(self, G: torch.nn.Module, samples: int | None = None) -> tuple[dict, float]:
+        """All quality figures of DESIGN.md section 5; returns (metrics, seconds spent)."""
+        began = time.perf_counter()
+        n = samples or self.preset.final_samples
+        fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)
+        metrics = mnist_metrics(fake, self.test_images, self.device, self.cache_dir)
+        metrics["absent"] = {}
+        n_inception = self.preset.inception_samples if self.inception_samples is None else self.inception_samples
+        if self.inception_samples is None and self.device.type == "cpu":
+            n_inception = 0  # a preset's Inception sample count is meant for GPUs
+        if n_inception:
+            try:
+                path, info = inception_weights(self.data_dir, log=lambda _: None)
+                self.inception = {"sha256": info["sha256"], "source": info.get("source")}
+                extra = inception_metrics(fake[:n_inception], self.test_images[:n_inception], self.device,
+                                          self.cache_dir, path)
+                metrics["absent"].update(extra.pop("absent", {}))
+                metrics.update(extra, n_inception=min(n_inception, len(fake)))
+            except BenchError as error:  # unverified weights: no number, only the reason
+                reason = f"Inception weights unavailable: {error}"
+                metrics["absent"].update(fid_inception=reason, is_inception=reason)
+        else:
+            reason = CPU_INCEPTION_REASON.format(preset=self.preset.name) if self.device.type == "cpu" \
+                else f"the {self.preset.name} preset asks for no Inception samples"
+            metrics["absent"].update(fid_inception=reason, is_inception=reason)
+        return metrics, time.perf_counter() - began
+
+    def feature_nets(self) -> dict:
+        return {"mnist_classifier_sha256": CLASSIFIER_SHA256, "inception_sha256": self.inception.get("sha256")}
+
+
+def time_to_fid(curve: list[dict], threshold: float) -> dict:
+    """The first curve point whose fid_mnist reaches the threshold (training seconds, step)."""
+    for point in curve:
+        if point.get("fid_mnist") is not None and point["fid_mnist"] <= threshold:
+            return {"threshold": threshold, "train_s": point["train_s"], "step": point["step"],
+                    "images_seen": point["images_seen"]}
+    return {"threshold": threshold, "train_s": None, "step": None, "images_seen": None}

@@ -1,0 +1,20 @@
+"""Sample-quality metrics (DESIGN.md section 5): gan-bench's fixed MNIST classifier,
+its figures (fid_mnist & co.) and Inception FID, all computed by torch-fidelity.
+
+Importing this package registers the classifier with torch-fidelity as the feature
+extractor `gan-bench-mnist-classifier`.
+"""
+
+from bench.metrics.classifier import (
+    CLASSIFIER_PATH, CLASSIFIER_SHA256, MnistClassifier, load_classifier, save_classifier, train_classifier,
+)
+from bench.metrics.inception import inception_weights
+from bench.metrics.quality import (
+    MNIST_KEYS, MODE_SHARE, fid_mnist, inception_metrics, mnist_metrics, reference_cache_name, sample_uint8,
+)
+
+__all__ = [
+    "CLASSIFIER_PATH", "CLASSIFIER_SHA256", "MNIST_KEYS", "MODE_SHARE", "MnistClassifier",
+    "fid_mnist", "inception_metrics", "inception_weights", "load_classifier", "mnist_metrics",
+    "reference_cache_name", "sample_uint8", "save_classifier", "train_classifier",
+]
