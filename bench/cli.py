@@ -81,6 +81,8 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints."),
     force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Generator steps between checkpoints."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
+                                                          "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
@@ -92,7 +94,7 @@ def run(
         raise BenchError(f"--seeds must be at least 1, got {seeds}")
     plan = RunPlan(variants=registry.select_variants(variants), seeds=list(range(seeds)), preset=preset,
                    device=resolve_device(device), out=out, steps=steps, checkpoint_every=checkpoint_every,
-                   data_dir=data_dir, resume=resume, force=force)
+                   data_dir=data_dir, resume=resume, force=force, compile=compile)
     try:
         with progress_bar() as progress:
             records = run_benchmark(plan, progress)

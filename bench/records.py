@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import secrets
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from bench.devices import cpu_name, device_name, device_slug
+from bench.files import atomic_write
 
 SCHEMA_VERSION = 1
 
@@ -79,18 +79,7 @@ def environment(device: torch.device) -> dict:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def load_record(path: Path) -> dict:

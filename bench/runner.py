@@ -44,6 +44,7 @@ class RunPlan:
     data_dir: Path | None = None
     resume: bool = False
     force: bool = False
+    compile: bool = False
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
 
@@ -121,12 +122,12 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
     train_images = mnist["train_images"]
     preset = PRESETS[plan.preset]
     config = RunConfig(variant, seed, preset, generator_steps(preset, variant, len(train_images), plan.steps),
-                       plan.checkpoint_every or preset.checkpoint_every)
+                       plan.checkpoint_every or preset.checkpoint_every, plan.compile)
     described = config.describe()
     cfg_hash = config_hash(described)
     key = f"{variant.name}-s{seed}-{cfg_hash}"
 
-    state = init_state(variant, train_images, plan.device, seed)
+    state = init_state(variant, train_images, plan.device, seed, compile=plan.compile)
     run_id, history = new_run_id(variant.name, seed, cfg_hash), []
     if plan.resume and not plan.force:
         done = finished_record(plan, key)

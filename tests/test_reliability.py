@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
+import bench.files
 import bench.records
 import variants
 from bench import assets
@@ -132,7 +133,7 @@ def test_a_full_disk_while_writing_a_record_keeps_earlier_records_intact(mnist_d
     def disk_full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(bench.records.os, "fsync", disk_full)
+    monkeypatch.setattr(bench.files.os, "fsync", disk_full)
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     # The progress bar printed before the failure; the error itself is one last line.

@@ -19,6 +19,10 @@ class Loss:
     d_loss: Callable
     g_loss: Callable
     paper: str
+    # The D loss differentiates through D's input gradient (a gradient penalty). torch.compile's
+    # aot_autograd cannot take that double backward (an error in torch 2.14, a silently dropped
+    # penalty gradient in older releases), so such a D always runs eagerly.
+    double_backward: bool = False
 
 
 LOSSES: dict[str, Loss] = {}
@@ -65,4 +69,5 @@ register_loss(Loss(
     d_loss=wgan_gp_d_loss,
     g_loss=lambda D, fake: -D(fake).mean(),
     paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
+    double_backward=True,
 ))

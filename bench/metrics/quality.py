@@ -233,7 +233,7 @@ def inception_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device
 
     ~4 images/s on a 2-core CPU: use small sample sets there, or a GPU.
     """
-    from bench.metrics.inception import file_sha256
+    from bench.files import file_sha256
 
     weights_sha256 = file_sha256(weights_path)
     has_logits = inception_has_logits(weights_path)
