@@ -132,3 +132,17 @@ def test_time_to_fid_is_the_first_point_under_the_threshold():
              {"step": 4, "train_s": 4.0, "images_seen": 256, "fid_mnist": 5.0}]
     assert time_to_fid(curve, 10.0) == {"threshold": 10.0, "train_s": 3.0, "step": 3, "images_seen": 192}
     assert time_to_fid(curve, 1.0)["train_s"] is None
+
+
+def test_the_deterministic_view_drops_every_clock_reading():
+    def record(seconds):
+        return {"run_id": f"r{seconds}", "started_at": seconds, "finished_at": seconds, "systems": {"train_s": seconds},
+                "paths": {}, "history": [], "env": {"torch": "x", "git": {"dirty": seconds > 1}},
+                "curve": [{"step": 2, "train_s": seconds, "fid_mnist": 20.0}],
+                "time_to_fid": {"threshold": 30.0, "train_s": seconds, "step": 2, "images_seen": 128},
+                "metrics": {"fid_mnist": 20.0}}
+
+    assert deterministic_view(record(1.0)) == deterministic_view(record(2.0))
+    changed = record(1.0)
+    changed["time_to_fid"]["step"] = 3
+    assert deterministic_view(changed) != deterministic_view(record(1.0))
