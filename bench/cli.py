@@ -81,6 +81,9 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints."),
     force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Generator steps between checkpoints."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: train this architecture x loss pairing "
+                                                            "instead of --variants (e.g. --arch mlp --loss ls)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: the loss (ns, ls, wgan-gp)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
                                                           "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
@@ -92,7 +95,10 @@ def run(
 
     if seeds <= 0:
         raise BenchError(f"--seeds must be at least 1, got {seeds}")
-    plan = RunPlan(variants=registry.select_variants(variants), seeds=list(range(seeds)), preset=preset,
+    if (arch is None) != (loss is None):
+        raise BenchError("--arch and --loss go together")
+    chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)
+    plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset,
                    device=resolve_device(device), out=out, steps=steps, checkpoint_every=checkpoint_every,
                    data_dir=data_dir, resume=resume, force=force, compile=compile)
     try:

@@ -146,3 +146,14 @@ def test_the_deterministic_view_drops_every_clock_reading():
     changed = record(1.0)
     changed["time_to_fid"]["step"] = 3
     assert deterministic_view(changed) != deterministic_view(record(1.0))
+
+
+def test_run_trains_an_arch_and_loss_pairing(mnist_dir, tmp_path):
+    result = run_cli("--arch", "mlp", "--loss", "ls", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
+                     "--data-dir", str(mnist_dir))
+    assert result.exit_code == 0, result.output
+    (path,) = records_in(tmp_path)
+    record = load_record(path)
+    assert record["variant"] == "mlp+ls" and record["config"]["arch"] == "mlp" and record["config"]["loss"] == "ls"
+    result = run_cli("--arch", "mlp", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "--arch and --loss go together" in result.output

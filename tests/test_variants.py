@@ -75,3 +75,18 @@ def test_unknown_variant_suggests_close_names():
         variants.get_variant("dcgn")
     assert [v.name for v in variants.select_variants("lsgan, dcgan")] == ["lsgan", "dcgan"]
     assert len(variants.select_variants("all")) == len(NAMES)
+
+
+def test_an_architecture_and_a_loss_combine_into_a_trainable_variant(tiny_images):
+    from dataclasses import replace
+
+    # The named presets are exactly such pairings...
+    assert replace(variants.combine("dcgan", "ls"), name="lsgan", paper="") == replace(variants.get_variant("lsgan"), paper="")
+    assert variants.combine("dcgan", "wgan-gp").arch_options == {"d_norm": "none"}
+    # ...and new ones train.
+    mixed = variants.combine("mlp", "wgan-gp")
+    assert (mixed.hparams.n_critic, mixed.hparams.width, mixed.loss_options) == (5, 256, {"gp_weight": 10.0})
+    state = init_state(mixed, tiny_images, torch.device("cpu"), seed=0)
+    assert all(torch.isfinite(loss) for loss in train_step(mixed, state))
+    with pytest.raises(variants.UnknownVariant, match="unknown loss 'hinge'"):
+        variants.combine("dcgan", "hinge")

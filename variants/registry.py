@@ -74,6 +74,23 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
+def combine(arch: str, loss: str) -> Variant:
+    """An architecture and a loss paired as Lucic et al. compared them: the loss brings
+    its recipe (optimizer, n_critic, penalty) from the named variant that uses it, the
+    architecture its width from the named variant built on it."""
+    for kind, name, known in (("architecture", arch, ARCHS), ("loss", loss, LOSSES)):
+        if name not in known:
+            raise UnknownVariant(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+    recipe = next(v for v in VARIANTS.values() if v.loss == loss)
+    shape = next(v for v in VARIANTS.values() if v.arch == arch)
+    # A per-sample gradient penalty needs a critic that does not normalize across the batch.
+    arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and arch == "dcgan" else {}
+    return Variant(name=f"{arch}+{loss}", arch=arch, loss=loss,
+                   hparams=replace(recipe.hparams, width=shape.hparams.width),
+                   paper=f"{LOSSES[loss].paper}; architecture of {shape.name}",
+                   arch_options=arch_options, loss_options=dict(recipe.loss_options))
+
+
 def variant_from_config(config: dict) -> Variant:
     """Rebuild the exact variant a record or checkpoint was made with (its `config`)."""
     hparams = dict(config["hparams"], betas=tuple(config["hparams"]["betas"]))
