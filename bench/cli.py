@@ -51,6 +51,8 @@ def fetch(data_dir: Optional[Path] = DataDir,
 @app.command("list")
 def list_command():
     """List the registered variants with their defaults."""
+    from bench.systems import count_params
+
     table = Table(title="gan-bench variants")
     for column in ("name", "arch", "loss", "params G", "params D", "z", "batch", "n_critic",
                    "Adam lr G/D, betas", "paper"):
@@ -63,10 +65,6 @@ def list_command():
                       f"{count_params(G):,}", f"{count_params(D):,}", str(hp.z_dim), str(hp.batch_size),
                       str(hp.n_critic), f"{hp.lr_g:g}/{hp.lr_d:g}, {hp.betas}", v.paper)
     console.print(table)
-
-
-def count_params(net) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 @app.command()
@@ -93,8 +91,6 @@ def run(
     from bench.protocol import Interrupted
     from bench.runner import RunPlan, exit_code, progress_bar, run_benchmark
 
-    if seeds <= 0:
-        raise BenchError(f"--seeds must be at least 1, got {seeds}")
     if (arch is None) != (loss is None):
         raise BenchError("--arch and --loss go together")
     chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)

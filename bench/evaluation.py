@@ -45,9 +45,7 @@ class Evaluator:
         fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)
         metrics = mnist_metrics(fake, self.test_images, self.device, self.cache_dir)
         metrics["absent"] = {}
-        n_inception = self.preset.inception_samples if self.inception_samples is None else self.inception_samples
-        if self.inception_samples is None and self.device.type == "cpu":
-            n_inception = 0  # a preset's Inception sample count is meant for GPUs
+        n_inception, why_not = self.inception_plan()
         if n_inception:
             try:
                 path, info = inception_weights(self.data_dir, log=lambda _: None)
@@ -55,15 +53,22 @@ class Evaluator:
                 extra = inception_metrics(fake[:n_inception], self.test_images[:n_inception], self.device,
                                           self.cache_dir, path)
                 metrics["absent"].update(extra.pop("absent", {}))
-                metrics.update(extra, n_inception=min(n_inception, len(fake)))
+                # n_fake/n_real stay the MNIST metrics' counts; the Inception ones get their own key.
+                metrics.update(fid_inception=extra["fid_inception"], n_inception=extra["n_fake"])
             except BenchError as error:  # unverified weights: no number, only the reason
                 reason = f"Inception weights unavailable: {error}"
                 metrics["absent"].update(fid_inception=reason, is_inception=reason)
         else:
-            reason = CPU_INCEPTION_REASON.format(preset=self.preset.name) if self.device.type == "cpu" \
-                else f"the {self.preset.name} preset asks for no Inception samples"
-            metrics["absent"].update(fid_inception=reason, is_inception=reason)
+            metrics["absent"].update(fid_inception=why_not, is_inception=why_not)
         return metrics, time.perf_counter() - began
+
+    def inception_plan(self) -> tuple[int, str]:
+        """How many samples fid_inception gets, and the reason recorded when none."""
+        if self.inception_samples is not None:
+            return self.inception_samples, "skipped: --inception-samples 0"
+        if self.device.type == "cpu":  # a preset's Inception sample count is meant for GPUs
+            return 0, CPU_INCEPTION_REASON.format(preset=self.preset.name)
+        return self.preset.inception_samples, f"the {self.preset.name} preset asks for no Inception samples"
 
     def feature_nets(self) -> dict:
         return {"mnist_classifier_sha256": CLASSIFIER_SHA256, "inception_sha256": self.inception.get("sha256")}

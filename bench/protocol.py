@@ -249,6 +249,10 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
     timer, memory = StepTimer(device), MemoryProbe(device)
 
     def checkpoint():
+        """Wait for the device, bank the timings so far, save (checkpoint writing is not training)."""
+        synchronize(device)
+        state.train_s += time.perf_counter() - tick
+        state.step_ms.extend(timer.drain())
         if hooks.checkpoint_path is not None:
             save_checkpoint(hooks.checkpoint_path, {**hooks.checkpoint_meta, "state": state.state_dict()})
 
@@ -262,7 +266,7 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
         if state.step == 1:  # the first step pays for lazy initialization: kept apart
             synchronize(device)
             state.warmup_s = time.perf_counter() - tick
-            timer.collect().clear()
+            timer.drain()
             tick = time.perf_counter()
         state.loss_sum += losses
         state.first_bad = torch.where((state.first_bad < 0) & ~torch.isfinite(losses).all(),
@@ -287,21 +291,15 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
             state.curve.append(point)
             if hooks.on_log:
                 hooks.on_log(point)
+            tick = time.perf_counter()
             if status == "diverged":
                 break
-            tick = time.perf_counter()
-        if (state.step % config.checkpoint_every == 0 and state.step < config.steps) or hooks.should_stop():
-            synchronize(device)
-            state.train_s += time.perf_counter() - tick
-            state.step_ms.extend(timer.collect())
-            timer.collect().clear()
+        stopping = hooks.should_stop()
+        if stopping or (state.step % config.checkpoint_every == 0 and state.step < config.steps):
             checkpoint()
-            if hooks.should_stop():
+            if stopping:
                 raise Interrupted(state.step, hooks.checkpoint_path)
             tick = time.perf_counter()
-    synchronize(device)
-    state.step_ms.extend(timer.collect())
-    timer.collect().clear()
     checkpoint()
     steps_timed = len(state.step_ms)
     systems = {

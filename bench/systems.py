@@ -36,11 +36,12 @@ class StepTimer:
         else:
             self.done_ms.append((time.perf_counter() - begun) * 1000)
 
-    def collect(self) -> list[float]:
-        """All durations so far; call only after the device was synchronized."""
-        self.done_ms.extend(start.elapsed_time(end) for start, end in self.pending)
-        self.pending.clear()
-        return self.done_ms
+    def drain(self) -> list[float]:
+        """The durations since the last drain, forgotten here; call only after the device
+        was synchronized (CUDA events can be read only once they have completed)."""
+        done = self.done_ms + [start.elapsed_time(end) for start, end in self.pending]
+        self.done_ms, self.pending = [], []
+        return done
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -111,11 +111,16 @@ def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir
     assert record["systems"]["eval_s"] > 0 and record["systems"]["step_ms_p50"] > 0
 
     out = tmp_path / "eval.json"
-    result = runner.invoke(app, ["eval", record["paths"]["checkpoint"], "--samples", "500", "--device", "cpu",
-                                 "--data-dir", str(mnist_dir), "--out", str(out)], env={"COLUMNS": "200"})
+    result = runner.invoke(app, ["eval", record["paths"]["checkpoint"], "--samples", "500", "--inception-samples", "8",
+                                 "--device", "cpu", "--data-dir", str(mnist_dir), "--out", str(out)],
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    again = json.loads(out.read_text())["metrics"]
+    evaluated = json.loads(out.read_text())
+    again = evaluated["metrics"]
     assert again["fid_mnist"] == pytest.approx(record["metrics"]["fid_mnist"], rel=1e-6)
+    assert (again["n_fake"], again["n_real"], again["n_inception"]) == (500, 10000, 8)
+    assert again["fid_inception"] > 0 and "logits" in again["absent"]["is_inception"]
+    assert evaluated["feature_nets"]["inception_sha256"]
 
 
 def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
