@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -101,8 +102,10 @@ def run(
         with progress_bar() as progress:
             records = run_benchmark(plan, progress)
     except Interrupted as stop:
-        raise BenchError(f"interrupted at step {stop.step}; checkpoint {stop.checkpoint}; "
-                         "run the same command with --resume to continue", exit_code=130) from None
+        signum = stop.signum or signal.SIGINT
+        raise BenchError(f"interrupted by {signal.Signals(signum).name} at step {stop.step}; checkpoint "
+                         f"{stop.checkpoint}; run the same command with --resume to continue",
+                         exit_code=128 + signum) from None
     for path in plan.skipped:
         console.print(f"skipped (finished, use --force to recompute): {path}")
     for record, path in zip(records, plan.written):

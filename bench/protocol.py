@@ -216,11 +216,12 @@ def sample_grid(variant: Variant, G: torch.nn.Module, path: Path, device: torch.
 
 
 class Interrupted(Exception):
-    """Ctrl-C during a run: a checkpoint was written at a step boundary."""
+    """A stop signal during a run: a checkpoint was written at a step boundary.
+    `signum` is filled in by whoever installed the signal handler."""
 
-    def __init__(self, step: int, checkpoint: Path | None):
+    def __init__(self, step: int, checkpoint: Path | None, signum: int | None = None):
         super().__init__(f"interrupted at step {step}")
-        self.step, self.checkpoint = step, checkpoint
+        self.step, self.checkpoint, self.signum = step, checkpoint, signum
 
 
 @dataclass
@@ -231,7 +232,7 @@ class Hooks:
     evaluate: Callable[[torch.nn.Module, int], dict] | None = None  # (G, step) -> curve metrics
     checkpoint_path: Path | None = None
     checkpoint_meta: dict = field(default_factory=dict)  # stored beside the state (run id, config)
-    should_stop: Callable[[], bool] = lambda: False  # polled after every step (Ctrl-C)
+    should_stop: Callable[[], bool] = lambda: False  # polled after every step (SIGINT, SIGTERM)
 
 
 def is_eval_step(config: RunConfig, step: int) -> bool:

@@ -83,22 +83,39 @@ def progress_bar() -> Progress:
     )
 
 
+# The signals that ask a run to stop: Ctrl-C, and SIGTERM, which `timeout`, batch
+# schedulers, container stops and distributed engines send before they kill.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    """Polled by the loop after every step: true once a stop signal has arrived.
+    `signum` is the first signal received (the exit code is 128 + signum)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+
 @contextmanager
-def ctrl_c_requests_stop():
-    """While training, Ctrl-C asks the loop to checkpoint and stop at the next step
-    boundary instead of killing it mid-update; a second Ctrl-C stops at once."""
-    requested = []
+def signals_request_stop():
+    """While training, SIGINT or SIGTERM asks the loop to checkpoint and stop at the next
+    step boundary instead of killing it mid-update; a second signal stops at once."""
+    request = StopRequest()
 
     def handler(signum, frame):
-        if requested:
+        if request.signum is not None:
             raise KeyboardInterrupt
-        requested.append(signum)
+        request.signum = signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
-        yield lambda: bool(requested)
+        yield request
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def finished_record(plan: RunPlan, key: str) -> Path | None:
@@ -205,12 +222,16 @@ def run_benchmark(plan: RunPlan, progress: Progress | None = None) -> list[dict]
     check_plan(plan)
     mnist = assets.load_mnist(plan.data_dir)
     records = []
-    with ctrl_c_requests_stop() as should_stop:
-        for variant in plan.variants:
-            for seed in plan.seeds:
-                record = run_one(variant, seed, plan, mnist, progress, should_stop)
-                if record is not None:
-                    records.append(record)
+    with signals_request_stop() as should_stop:
+        try:
+            for variant in plan.variants:
+                for seed in plan.seeds:
+                    record = run_one(variant, seed, plan, mnist, progress, should_stop)
+                    if record is not None:
+                        records.append(record)
+        except Interrupted as stop:
+            stop.signum = should_stop.signum
+            raise
     return records
 
 

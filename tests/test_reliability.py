@@ -74,13 +74,15 @@ def test_sigkill_at_a_random_point_then_resume_gives_the_uninterrupted_record(mn
     assert deterministic_view(record) == uninterrupted
 
 
-def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(mnist_dir, tmp_path, uninterrupted):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_leaves_a_checkpoint_and_says_how_to_resume(mnist_dir, tmp_path, uninterrupted, signum, code):
     process = gan_bench(*RUN, "--out", str(tmp_path), data_dir=mnist_dir)
     assert wait_for_checkpoint(tmp_path, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "interrupted at step" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert process.returncode == code, stderr
+    assert f"interrupted by {signal.Signals(signum).name} at step" in stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
 
     result = runner.invoke(app, [*RUN, "--out", str(tmp_path), "--data-dir", str(mnist_dir), "--resume"])
     assert result.exit_code == 0, result.output
