@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -40,6 +41,21 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
+# The instruction-set flags that decide which float kernels torch and oneDNN run on a CPU:
+# two CPUs that differ in these may train the same seed to different records.
+ISA_FLAG_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi")
+
+
+def cpu_isa_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(ISA_FLAG_PREFIXES))
+    except OSError:
+        pass
+    return []
+
+
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
@@ -53,3 +69,14 @@ def device_slug(device: torch.device) -> str:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def use_device(device: torch.device):
+    """Make `device` the current CUDA device for everything inside: CUDA events record on
+    its stream and torch-fidelity's `.cuda()` lands on it, not on GPU 0. A no-op on CPU."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            yield
+    else:
+        yield

@@ -100,7 +100,7 @@ def sample_grids(grids: dict[str, Path], path: Path, caption: str) -> bool:
 # (summary column, axis label, scale): the systems figures worth a bar each.
 BARS = (
     ("train_images_per_s", "training throughput (images/s), higher is better", 1.0),
-    ("peak_mem_bytes", "peak memory (MiB), lower is better", 1 / MIB),
+    ("peak_mem_bytes", "training peak memory (MiB), lower is better", 1 / MIB),
 )
 
 

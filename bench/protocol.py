@@ -62,7 +62,11 @@ PRESETS = {
 }
 
 
-def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int | None = None) -> int:
+def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int | None = None,
+                    train_seconds: float | None = None) -> int | None:
+    """The generator updates a run gets; None under a training-time budget."""
+    if train_seconds is not None:
+        return None
     if steps is not None:
         return steps
     if preset.steps is not None:
@@ -71,14 +75,32 @@ def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int |
     return max(1, math.ceil(preset.epochs * n_train / images_per_step))
 
 
+def budget_label(preset: Preset, steps: int | None = None, train_seconds: float | None = None) -> str:
+    """A run's budget in its own unit. Runs compare fairly only under one budget, so the
+    label goes into the config and the report refuses to mix labels in one table.
+
+    - epochs of real images seen by D (the presets; Lucic et al.'s unit): equal data, but a
+      variant with n_critic 5 gets a fifth of the generator updates;
+    - generator steps (`--steps`): equal G updates;
+    - training seconds (`--train-seconds`): equal compute time on one machine.
+    """
+    if train_seconds is not None:
+        return f"{train_seconds:g} training seconds"
+    if steps is not None or preset.steps is not None:
+        return f"{steps if steps is not None else preset.steps} generator steps"
+    return f"{preset.epochs:g} epochs"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     variant: Variant
     seed: int
     preset: Preset
-    steps: int  # generator updates
+    steps: int | None  # generator updates; None under a training-time budget
     checkpoint_every: int
     compile: bool = False
+    train_seconds: float | None = None  # training time budget (evaluation and warm-up excluded)
+    budget: str = ""  # budget_label(...)
 
     @property
     def images_per_step(self) -> int:
@@ -92,7 +114,8 @@ class RunConfig:
             "protocol_version": PROTOCOL_VERSION,
             "variant": v.name, "arch": v.arch, "loss": v.loss,
             "hparams": asdict(v.hparams), "arch_options": dict(v.arch_options), "loss_options": dict(v.loss_options),
-            "preset": p.name, "steps": self.steps, "log_every": p.log_every,
+            "preset": p.name, "budget": self.budget, "steps": self.steps, "train_seconds": self.train_seconds,
+            "log_every": p.log_every,
             "eval_every_images": p.eval_every_images, "eval_samples": p.eval_samples,
             "final_samples": p.final_samples, "inception_samples": p.inception_samples,
             "fid_threshold": p.fid_threshold, "compiled": list(compiled_nets(v, self.compile)),
@@ -118,6 +141,7 @@ class GanState:
     train_s: float = 0.0
     warmup_s: float = 0.0
     eval_s: float = 0.0
+    memory: dict = field(default_factory=dict)  # MemoryProbe.state_dict(): peaks before a resume
 
     def state_dict(self) -> dict:
         return {
@@ -126,7 +150,7 @@ class GanState:
             "batches": self.batches.state_dict(), "step": self.step,
             "loss_sum": self.loss_sum, "since_log": self.since_log, "first_bad": self.first_bad,
             "curve": self.curve, "step_ms": self.step_ms,
-            "train_s": self.train_s, "warmup_s": self.warmup_s, "eval_s": self.eval_s,
+            "train_s": self.train_s, "warmup_s": self.warmup_s, "eval_s": self.eval_s, "memory": self.memory,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -142,6 +166,7 @@ class GanState:
         self.loss_sum, self.first_bad = state["loss_sum"].to(device), state["first_bad"].to(device)
         self.curve, self.step_ms = state["curve"], state["step_ms"]
         self.train_s, self.warmup_s, self.eval_s = state["train_s"], state["warmup_s"], state["eval_s"]
+        self.memory = state.get("memory", {})
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -235,32 +260,47 @@ class Hooks:
     should_stop: Callable[[], bool] = lambda: False  # polled after every step (SIGINT, SIGTERM)
 
 
-def is_eval_step(config: RunConfig, step: int) -> bool:
+def is_eval_step(config: RunConfig, step: int, last: bool) -> bool:
     every = config.preset.eval_every_images
     if not every:
         return False
-    return (step * config.images_per_step) // every > ((step - 1) * config.images_per_step) // every \
-        or step == config.steps
+    return (step * config.images_per_step) // every > ((step - 1) * config.images_per_step) // every or last
 
 
-def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks = Hooks()) -> dict:
+def budget_spent(config: RunConfig, state: GanState, seconds_since_tick: float) -> bool:
+    """Steps budgets end at their step; a time budget at the first step boundary at or past
+    its training seconds (evaluation, checkpoints and the warm-up step never count)."""
+    if config.train_seconds is not None:
+        return state.train_s + seconds_since_tick >= config.train_seconds
+    return state.step >= config.steps
+
+
+def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks = Hooks(),
+          memory: MemoryProbe | None = None) -> dict:
     """Train `state` (fresh or restored from a checkpoint) to the end of the budget and
-    return the outcome: status, curve and systems figures."""
+    return the outcome: status, curve and systems figures.
+
+    `memory` (made before the nets were built, so they count) measures the training steps;
+    curve evaluations and checkpoint writes get windows of their own."""
     variant, preset = config.variant, config.preset
-    timer, memory = StepTimer(device), MemoryProbe(device)
+    timer, memory = StepTimer(device), memory or MemoryProbe(device)
+    memory.load_state_dict(state.memory)
 
     def checkpoint():
         """Wait for the device, bank the timings so far, save (checkpoint writing is not training)."""
         synchronize(device)
         state.train_s += time.perf_counter() - tick
         state.step_ms.extend(timer.drain())
-        if hooks.checkpoint_path is not None:
-            save_checkpoint(hooks.checkpoint_path, {**hooks.checkpoint_meta, "state": state.state_dict()})
+        with memory.window("checkpoint"):
+            state.memory = memory.state_dict()
+            if hooks.checkpoint_path is not None:
+                save_checkpoint(hooks.checkpoint_path, {**hooks.checkpoint_meta, "state": state.state_dict()})
 
     status, diverged_at = "ok", None
     synchronize(device)
     tick = time.perf_counter()
-    while state.step < config.steps:
+    last = budget_spent(config, state, 0.0)
+    while not last:
         begun = timer.start()
         losses = torch.stack(train_step(variant, state))
         timer.stop(begun)
@@ -273,8 +313,9 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
         state.first_bad = torch.where((state.first_bad < 0) & ~torch.isfinite(losses).all(),
                                       state.step, state.first_bad)
         state.since_log += 1
-        evaluating = is_eval_step(config, state.step)
-        if evaluating or state.step % preset.log_every == 0 or state.step == config.steps:
+        last = budget_spent(config, state, time.perf_counter() - tick)
+        evaluating = is_eval_step(config, state.step, last)
+        if evaluating or state.step % preset.log_every == 0 or last:
             synchronize(device)
             state.train_s += time.perf_counter() - tick
             d_mean, g_mean = (state.loss_sum / state.since_log).tolist()
@@ -287,7 +328,8 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
                 point.update(d_loss=None, g_loss=None)  # JSON has no NaN; the curve stops here
             elif evaluating and hooks.evaluate is not None:
                 began_eval = time.perf_counter()
-                point.update(hooks.evaluate(state.G, state.step))
+                with memory.window("eval"):
+                    point.update(hooks.evaluate(state.G, state.step))
                 state.eval_s += time.perf_counter() - began_eval
             state.curve.append(point)
             if hooks.on_log:
@@ -296,7 +338,7 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
             if status == "diverged":
                 break
         stopping = hooks.should_stop()
-        if stopping or (state.step % config.checkpoint_every == 0 and state.step < config.steps):
+        if stopping or (state.step % config.checkpoint_every == 0 and not last):
             checkpoint()
             if stopping:
                 raise Interrupted(state.step, hooks.checkpoint_path)
@@ -310,6 +352,7 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
         "step_ms_p50": percentile(state.step_ms, 50), "step_ms_p95": percentile(state.step_ms, 95),
         "params_g": count_params(state.G), "params_d": count_params(state.D),
         **memory.peak(),
+        "eval_peak_mem_bytes": memory.peaks.get("eval"),  # the curve's evaluations; the caller adds the final one
     }
     return {"status": status, "diverged_at_step": diverged_at, "curve": state.curve, "systems": systems,
             "steps_done": state.step, "images_seen": state.step * config.images_per_step}

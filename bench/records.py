@@ -17,10 +17,13 @@ from pathlib import Path
 
 import torch
 
-from bench.devices import cpu_name, device_name, device_slug
+from bench.devices import cpu_isa_flags, cpu_name, device_name, device_slug
 from bench.files import atomic_write
 
-SCHEMA_VERSION = 1
+# 2: systems.peak_mem_bytes covers training steps only (evaluation: eval_peak_mem_bytes);
+#    budget holds g_steps, d_steps and images_seen done, and the budget's label.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 
 # Keys whose values depend on the clock or the moment, not on the computation.
 # Everything else in a CPU record is a pure function of (code, config, seed).
@@ -65,6 +68,10 @@ def environment(device: torch.device) -> dict:
         "device_name": device_name(device),
         "device_slug": device_slug(device),
         "cpu": cpu_name(),
+        # What decides whether two CPU records of one seed can be bit-identical: the kernels
+        # torch dispatches to (its capability level and the ISA flags) and the thread count.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": cpu_isa_flags(),
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),

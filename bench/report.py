@@ -1,8 +1,8 @@
 """`gan-bench report`: the run records of one device and preset, summarised per variant.
 
 One row per variant: how many runs ended ok, diverged or failed, and for each figure
-the mean, standard deviation and 95% t-interval over training seeds (DESIGN.md §5),
-written as Markdown, CSV, LaTeX and HTML beside the plots (DESIGN.md §9). Every file
+the mean, standard deviation and 95% t-interval over training seeds (docs/figures.md),
+written as Markdown, CSV, LaTeX and HTML beside the plots. Every file
 states the command that regenerates it.
 """
 
@@ -23,7 +23,7 @@ from scipy import stats
 
 from bench import plots
 from bench.errors import BenchError
-from bench.records import SCHEMA_VERSION
+from bench.records import READABLE_SCHEMAS
 
 STATUSES = ("ok", "diverged", "failed")
 FORMATS = ("md", "csv", "tex", "html")
@@ -91,8 +91,9 @@ def record_problem(record) -> str | None:
         return f"not a JSON object but {type(record).__name__}"
     if "schema_version" not in record:
         return "missing key 'schema_version'"
-    if record["schema_version"] != SCHEMA_VERSION or not is_int(record["schema_version"]):
-        return f"schema_version {record['schema_version']!r}, this gan-bench reads {SCHEMA_VERSION}"
+    if not is_int(record["schema_version"]) or record["schema_version"] not in READABLE_SCHEMAS:
+        return (f"schema_version {record['schema_version']!r}, this gan-bench reads "
+                f"{' and '.join(map(str, READABLE_SCHEMAS))}")
     for keys, check, what in REQUIRED:
         value = dig(record, *keys)
         if value is None:
@@ -106,7 +107,8 @@ def record_problem(record) -> str | None:
         value = dig(record, *keys)
         if value is not None and not check(value):
             return f"'{'.'.join(keys)}' must be {what}, got {value!r:.60}"
-    for section, names in (("metrics", metric_keys(QUALITY)), ("systems", metric_keys(SYSTEMS))):
+    for section, names in (("metrics", metric_keys(QUALITY)), ("systems", metric_keys(SYSTEMS)),
+                           ("budget", metric_keys(BUDGET))):
         for name in names:
             value = dig(record, section, name)
             if value is not None and not is_number(value):
@@ -151,8 +153,18 @@ def load_records(results_dir) -> tuple[list[dict], list[str]]:
             warnings.append(f"skipped {path}: {problem}")
             continue
         seen[record["run_id"]] = path
-        records.append({**record, SOURCE_KEY: str(path)})
+        records.append({**upgrade(record), SOURCE_KEY: str(path)})
     return records, warnings
+
+
+def upgrade(record: dict) -> dict:
+    """An older record as this report reads it. Schema 1's peak_mem_bytes was read after a
+    window that held the fid_mnist curve's evaluations, so it is no training figure: left
+    out rather than shown as one."""
+    if record["schema_version"] == 1 and isinstance(record.get("systems"), dict):
+        systems = {k: v for k, v in record["systems"].items() if k != "peak_mem_bytes"}
+        return {**record, "systems": systems}
+    return record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +175,7 @@ def load_records(results_dir) -> tuple[list[dict], list[str]]:
 COMPARABLE = {
     "device slug": lambda r: r["env"]["device_slug"],
     "preset": lambda r: r["config"]["preset"],
+    "budget": lambda r: r["config"].get("budget"),  # epochs, generator steps or training seconds
     "protocol version": lambda r: r["config"]["protocol_version"],
     "MNIST classifier sha256": lambda r: dig(r, "feature_nets", "mnist_classifier_sha256"),
     "Inception sha256": lambda r: dig(r, "feature_nets", "inception_sha256"),
@@ -228,8 +241,15 @@ QUALITY = (
 SYSTEMS = (
     Figure("train_images_per_s", "images/s ↑", "{:.0f}"),
     Figure("step_ms_p50", "step p50 (ms) ↓", "{:.2f}"),
-    Figure("peak_mem_bytes", "peak memory (MiB) ↓", "{:.1f}", scale=1 / 2**20),
+    Figure("peak_mem_bytes", "training peak memory (MiB) ↓", "{:.1f}", scale=1 / 2**20),
+    Figure("eval_peak_mem_bytes", "evaluation peak memory (MiB)", "{:.1f}", scale=1 / 2**20),
     Figure("train_s", "train time (s)", "{:.1f}"),
+)
+# What each run's budget came to in every unit: under an epoch budget n_critic 5 means a
+# fifth of the G updates, which a table must show next to the figures.
+BUDGET = (
+    Figure("g_steps", "G updates", "{:.0f}"),
+    Figure("d_steps", "D updates", "{:.0f}"),
 )
 
 
@@ -277,7 +297,7 @@ def summarise(records: list[dict]) -> pd.DataFrame:
         ok = [r for r in runs if r["status"] == "ok"]
         row = {"variant": variant, **{f"n_{s}": sum(r["status"] == s for r in runs) for s in STATUSES},
                "seeds_ok": " ".join(str(r["seed"]) for r in ok)}
-        for section, figures in (("metrics", quality), ("systems", SYSTEMS)):
+        for section, figures in (("metrics", quality), ("systems", SYSTEMS), ("budget", BUDGET)):
             for figure in figures:
                 for stat, value in seed_stats([dig(r, section, figure.key) for r in ok]).items():
                     row[f"{figure.key}_{stat}"] = value
@@ -365,7 +385,7 @@ def quality_table(summary: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
 
 def systems_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({"variant": summary["variant"]})
-    for figure in SYSTEMS:
+    for figure in BUDGET + SYSTEMS:
         table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
     threshold = summary["time_to_fid_threshold"].dropna()
     label = f"time to FID ≤ {threshold.iloc[0]:g} (s)" if len(threshold) else "time to FID (s)"
@@ -579,7 +599,7 @@ def parse_formats(spec) -> tuple[str, ...]:
 
 
 def default_out_dir(results_dir: Path, slug: str) -> Path:
-    """results/<device-slug>/ (DESIGN.md §9), also when given results/runs or results/runs/<slug>."""
+    """results/<device-slug>/, also when given results/runs or results/runs/<slug>."""
     if results_dir.name == slug and results_dir.parent.name == "runs":
         return results_dir.parent.parent / slug
     if results_dir.name == "runs":

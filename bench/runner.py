@@ -16,14 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench import assets
 from bench.checkpoints import load_checkpoint
-from bench.devices import device_slug
+from bench.devices import device_slug, use_device
 from bench.errors import BenchError
 from bench.evaluation import Evaluator, time_to_fid
-from bench.protocol import PRESETS, Hooks, Interrupted, RunConfig, generator_steps, init_state, sample_grid, train
+from bench.protocol import (
+    PRESETS, Hooks, Interrupted, RunConfig, budget_label, generator_steps, init_state, sample_grid, train,
+    train_step,
+)
+from bench.systems import MemoryProbe
 from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
 from variants import Variant
 
@@ -40,6 +45,7 @@ class RunPlan:
     device: torch.device
     out: Path
     steps: int | None = None
+    train_seconds: float | None = None
     checkpoint_every: int | None = None
     data_dir: Path | None = None
     resume: bool = False
@@ -61,9 +67,12 @@ def check_plan(plan: RunPlan) -> None:
     """Refuse bad input before any training or writing starts."""
     if plan.preset not in PRESETS:
         raise BenchError(f"unknown preset {plan.preset!r}; choose one of {', '.join(PRESETS)}")
-    for option, value in (("--steps", plan.steps), ("--checkpoint-every", plan.checkpoint_every)):
-        if value is not None and value <= 0:
+    for option, value in (("--steps", plan.steps), ("--checkpoint-every", plan.checkpoint_every),
+                          ("--train-seconds", plan.train_seconds)):
+        if value is not None and not value > 0:
             raise BenchError(f"{option} must be a positive number, got {value}")
+    if plan.steps is not None and plan.train_seconds is not None:
+        raise BenchError("--steps and --train-seconds are two budgets; give one")
     if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
     for folder in (plan.runs_dir, plan.checkpoints_dir):
@@ -77,9 +86,10 @@ def check_plan(plan: RunPlan) -> None:
 
 
 def progress_bar() -> Progress:
+    # On stderr: stdout carries the closing summary, which a script may parse (--format json).
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=Console(stderr=True),
     )
 
 
@@ -134,16 +144,28 @@ def unfinished_checkpoint(plan: RunPlan, key: str) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
+def prime_libraries(variant: Variant, train_images: torch.Tensor, device: torch.device) -> None:
+    """One throwaway training step before the memory baseline, so that what the libraries
+    set up once per process (kernel code, thread pools, allocator arenas) is not counted as
+    the memory of whichever run happens to come first."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        train_step(variant, init_state(variant, train_images, device, seed=0))
+
+
 def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: Progress | None,
             should_stop) -> dict | None:
     train_images = mnist["train_images"]
     preset = PRESETS[plan.preset]
-    config = RunConfig(variant, seed, preset, generator_steps(preset, variant, len(train_images), plan.steps),
-                       plan.checkpoint_every or preset.checkpoint_every, plan.compile)
+    config = RunConfig(variant, seed, preset,
+                       generator_steps(preset, variant, len(train_images), plan.steps, plan.train_seconds),
+                       plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
+                       budget_label(preset, plan.steps, plan.train_seconds))
     described = config.describe()
     cfg_hash = config_hash(described)
     key = f"{variant.name}-s{seed}-{cfg_hash}"
 
+    prime_libraries(variant, train_images, plan.device)
+    memory = MemoryProbe(plan.device)  # before the nets exist: their parameters count as training memory
     state = init_state(variant, train_images, plan.device, seed, compile=plan.compile)
     run_id, history = new_run_id(variant.name, seed, cfg_hash), []
     if plan.resume and not plan.force:
@@ -159,14 +181,17 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
             state.load_state_dict(payload["state"])
             run_id, history = payload["run_id"], payload["history"] + [{"resumed_at_step": state.step}]
 
-    task = progress.add_task(f"{variant.name} s{seed}", total=config.steps, completed=state.step, stats="") \
-        if progress else None
+    # The bar counts generator steps, or training seconds under a time budget.
+    by_time = config.train_seconds is not None
+    task = progress.add_task(f"{variant.name} s{seed}", total=config.train_seconds if by_time else config.steps,
+                             completed=state.train_s if by_time else state.step, stats="") if progress else None
 
     def on_log(point):
         if progress is not None:
             rate = point["images_seen"] / max(point["train_s"], 1e-9)
             losses = "diverged" if point["d_loss"] is None else f"D {point['d_loss']:.3f}  G {point['g_loss']:.3f}"
-            progress.update(task, completed=point["step"], stats=f"{rate:,.0f} img/s  {losses}")
+            progress.update(task, completed=min(point["train_s"], config.train_seconds) if by_time else point["step"],
+                            stats=f"{rate:,.0f} img/s  {losses}")
 
     evaluator = Evaluator(variant.hparams.z_dim, preset, mnist["test_images"], plan.device,
                           cache_dir=Path(plan.data_dir or assets.default_data_dir()) / "fid-cache",
@@ -183,26 +208,28 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
     }
     tick = time.perf_counter()
     try:
-        outcome = train(config, state, plan.device, hooks)
+        outcome = train(config, state, plan.device, hooks, memory)
         sample_grid(variant, state.G, plan.runs_dir / f"{run_id}.png", plan.device)
         metrics = {}
         if outcome["status"] == "ok":
             if progress is not None:
                 progress.update(task, stats="final evaluation")
-            metrics, eval_s = evaluator.final(state.G)
+            with memory.window("eval"):
+                metrics, eval_s = evaluator.final(state.G)
             outcome["systems"]["eval_s"] += eval_s
+            outcome["systems"]["eval_peak_mem_bytes"] = memory.peaks["eval"]
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
                       curve=outcome["curve"], systems=outcome["systems"], metrics=metrics,
                       feature_nets=evaluator.feature_nets(),
                       time_to_fid=time_to_fid(outcome["curve"], preset.fid_threshold),
-                      budget={"g_steps": config.steps, "steps_done": outcome["steps_done"],
-                              "images_seen": outcome["images_seen"]},
+                      budget=budget_counts(config, outcome["steps_done"]),
                       paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
     except (Interrupted, BenchError, KeyboardInterrupt):
         raise
     except Exception as error:  # one broken run must not take the others down
         record.update(status="failed", diverged_at_step=None, error=f"{type(error).__name__}: {error}",
-                      traceback=traceback.format_exc(), curve=[], budget={"g_steps": config.steps},
+                      traceback=traceback.format_exc(), curve=[],
+                      budget=budget_counts(config, state.step),
                       systems={}, paths={}, metrics={}, feature_nets=evaluator.feature_nets())
     record["systems"]["wall_s"] = time.perf_counter() - tick
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -218,11 +245,22 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
     return record
 
 
+def budget_counts(config: RunConfig, g_steps_done: int) -> dict:
+    """What a run got, in every unit, so a table can show how an equal budget in one unit
+    (e.g. epochs) shares out in the others (n_critic 5: a fifth of the G updates)."""
+    n_critic = config.variant.hparams.n_critic
+    return {"label": config.budget, "g_steps_planned": config.steps, "train_seconds_planned": config.train_seconds,
+            "g_steps": g_steps_done, "d_steps": g_steps_done * n_critic,
+            "images_seen": g_steps_done * config.images_per_step}
+
+
 def run_benchmark(plan: RunPlan, progress: Progress | None = None) -> list[dict]:
     check_plan(plan)
-    mnist = assets.load_mnist(plan.data_dir)
+    mnist = dict(assets.load_mnist(plan.data_dir))
+    # On the device once for all runs, before any run's memory baseline: the data set is not a variant's cost.
+    mnist["train_images"] = mnist["train_images"].to(plan.device)
     records = []
-    with signals_request_stop() as should_stop:
+    with signals_request_stop() as should_stop, use_device(plan.device):
         try:
             for variant in plan.variants:
                 for seed in plan.seeds:

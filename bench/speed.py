@@ -4,8 +4,7 @@ For each variant and batch size the fast path (`bench.protocol.train_step`) and 
 yardstick (`bench.yardstick.Yardstick`) are built in one process and timed
 alternately, fast then yardstick, repeat after repeat, after a warm-up of both. Load
 from other processes shifts both sides of a pair alike, so the per-repeat ratio is
-steadier than either rate, and its median is the figure we publish (DESIGN.md
-section 7). The device is synchronized at repeat boundaries only, never inside.
+steadier than either rate, and its median is the figure we publish (docs/speed.md). The device is synchronized at repeat boundaries only, never inside.
 
 Units: images/s counts real images consumed by D (batch * n_critic per generator
 update), as `train_images_per_s` does in run records.
@@ -42,7 +41,7 @@ import torch
 from rich.table import Table
 
 from bench import assets
-from bench.devices import device_slug, resolve_device, synchronize
+from bench.devices import device_slug, resolve_device, synchronize, use_device
 from bench.errors import BenchError
 from bench.files import atomic_write
 from bench.protocol import init_state, train_step
@@ -173,8 +172,9 @@ def probe_memory(variant: Variant, side: str, device: torch.device, data_dir: Pa
 def _probe_main() -> None:
     job = pickle.load(sys.stdin.buffer)
     torch.set_num_threads(job["threads"])
-    figures = probe_memory_here(job["variant"], job["side"], torch.device(job["device"]), job["data_dir"],
-                                job["steps"], job["seed"])
+    device = torch.device(job["device"])
+    with use_device(device):
+        figures = probe_memory_here(job["variant"], job["side"], device, job["data_dir"], job["steps"], job["seed"])
     print(json.dumps(figures))
 
 
@@ -220,7 +220,7 @@ def summarize(repeats: pd.DataFrame) -> pd.DataFrame:
         yardstick_peak_mem_bytes=("yardstick_peak_mem_bytes", "first"),
         peak_mem_kind=("fast_peak_mem_kind", "first"),
     ).reset_index()
-    # One step: a generator update with its n_critic D updates (DESIGN's step_ms).
+    # One step: a generator update with its n_critic D updates (the record's step_ms).
     summary["fast_step_ms"] = summary.pop("fast_s_median") * 1000 / summary["steps_per_repeat"]
     summary["yardstick_step_ms"] = summary.pop("yardstick_s_median") * 1000 / summary["steps_per_repeat"]
     return summary
@@ -283,7 +283,7 @@ def run_speed(variants: list[Variant], device_spec: str, batch_sizes_spec: str, 
     if threads is not None:
         if threads < 1:
             raise BenchError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)  # fewer threads than cores: steadier CPU figures (DESIGN section 7)
+        torch.set_num_threads(threads)  # fewer threads than cores: steadier CPU figures (docs/speed.md)
     device = resolve_device(device_spec)
     argv = ["gan-bench", "speed", "--variants", variants_spec, "--device", device_spec,
             "--batch-sizes", ",".join(map(str, batch_sizes)), "--repeats", str(repeats), "--steps", str(steps),
@@ -291,8 +291,9 @@ def run_speed(variants: list[Variant], device_spec: str, batch_sizes_spec: str, 
     argv += ["--threads", str(threads)] if threads is not None else []
     argv += [] if memory else ["--no-memory"]
     argv += ["--data-dir", str(data_dir)] if data_dir is not None else []
-    repeats_frame = measure_speed(variants, device, batch_sizes, repeats, steps, warmup, data_dir=data_dir,
-                                  memory=memory, log=log)
+    with use_device(device):
+        repeats_frame = measure_speed(variants, device, batch_sizes, repeats, steps, warmup, data_dir=data_dir,
+                                      memory=memory, log=log)
     summary = summarize(repeats_frame)
     settings = {"variants": [v.name for v in variants], "batch_sizes": batch_sizes, "repeats": repeats,
                 "steps_per_repeat": steps, "warmup": warmup, "threads": torch.get_num_threads(),

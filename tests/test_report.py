@@ -26,20 +26,22 @@ T_975_DF2 = 4.302652729911275  # Student t, 97.5th percentile, 2 degrees of free
 FIDS = {"dcgan": [10.0, 12.0, 14.0], "lsgan": [20.0, 22.0, 27.0], "vanilla": [30.0]}
 
 
-def make_record(variant, seed, status="ok", fid=None, slug=SLUG, preset="quick", classifier=CLASSIFIER):
+def make_record(variant, seed, status="ok", fid=None, slug=SLUG, preset="quick", classifier=CLASSIFIER,
+                budget="150 generator steps"):
     run_id = f"{variant}-s{seed}-abc123-{status}"
     record = {
-        "schema_version": 1, "run_id": run_id, "variant": variant, "seed": seed, "status": status,
+        "schema_version": 2, "run_id": run_id, "variant": variant, "seed": seed, "status": status,
         "diverged_at_step": 120 if status == "diverged" else None,
         "error": "RuntimeError: CUDA out of memory\nTraceback..." if status == "failed" else None,
         "config": {"protocol_version": 1, "variant": variant, "arch": "dcgan", "loss": "ns", "hparams": {},
-                   "arch_options": {}, "loss_options": {}, "preset": preset, "steps": 150, "log_every": 50},
+                   "arch_options": {}, "loss_options": {}, "preset": preset, "budget": budget, "steps": 150, "log_every": 50},
         "config_hash": f"{variant}-hash",
         "env": {"device_type": "cpu", "device_name": "Test CPU", "device_slug": slug, "torch": "2.9.0",
                 "cuda": None, "git": {"commit": "0123456789abcdef", "dirty": False}},
         "data": {"mnist_sha256": {"train_images": "x"}},
         "feature_nets": {"mnist_classifier_sha256": classifier, "inception_sha256": None},
-        "budget": {"g_steps": 150, "steps_done": 150, "images_seen": 9600},
+        "budget": {"label": "150 generator steps", "g_steps_planned": 150, "train_seconds_planned": None,
+                   "g_steps": 150, "d_steps": 150, "images_seen": 9600},
         "curve": [], "metrics": {}, "time_to_fid": {"threshold": 25.0, "train_s": None, "step": None},
         "systems": {"wall_s": 3.0}, "paths": {},
         "started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:01:00Z",
@@ -236,6 +238,7 @@ def test_an_unknown_format_is_refused():
     (dict(slug="cuda-nvidia-h100"), "device slugs", ("cpu-test-cpu (9 runs)", "cuda-nvidia-h100 (1 run)")),
     (dict(preset="paper"), "presets", ("quick (9 runs)", "paper (1 run)")),
     (dict(classifier="d" * 64), "MNIST classifier sha256s", ("c" * 64, "d" * 64)),
+    (dict(budget="60 training seconds"), "budgets", ("150 generator steps (9 runs)", "60 training seconds (1 run)")),
 ])
 def test_records_that_measure_different_things_are_not_mixed(results, change, label, values):
     stray = make_record("dcgan", 7, fid=11.0, **change)
@@ -250,6 +253,31 @@ def test_records_that_measure_different_things_are_not_mixed(results, change, la
     assert all(v in message for v in values)
 
 
+def test_the_systems_table_shows_g_and_d_updates_and_both_memory_windows(results):
+    record = make_record("wgan", 0, fid=40.0)
+    record["budget"].update(g_steps=30, d_steps=150)
+    record["systems"]["eval_peak_mem_bytes"] = 900 * 2**20
+    write_record(results, record)
+    table = report.systems_table(report.summarise(report.load_records(results)[0])).set_index("variant")
+    assert table.loc["wgan", "G updates"] == "30" and table.loc["wgan", "D updates"] == "150"
+    assert table.loc["dcgan", "G updates"].startswith("150 ± 0")
+    assert table.loc["wgan", "evaluation peak memory (MiB)"] == "900.0"
+    assert table.loc["dcgan", "training peak memory (MiB) ↓"].startswith("51.0 ± 1.0")
+
+
+def test_schema_1_peak_memory_is_not_shown_as_a_training_figure(results):
+    """Schema 1 read peak memory after a window that held evaluations: not a training figure."""
+    old = make_record("oldgan", 0, fid=30.0)
+    old["schema_version"] = 1
+    write_record(results, old)
+    records, warnings = report.load_records(results)
+    assert not warnings
+    (loaded,) = [r for r in records if r["variant"] == "oldgan"]
+    assert "peak_mem_bytes" not in loaded["systems"] and loaded["systems"]["train_s"] == old["systems"]["train_s"]
+    table = report.systems_table(report.summarise(records)).set_index("variant")
+    assert table.loc["oldgan", "training peak memory (MiB) ↓"] == ""
+
+
 def test_a_missing_checksum_conflicts_with_nothing(results):
     record = make_record("dcgan", 8, status="failed")
     record["feature_nets"] = None
@@ -262,7 +290,7 @@ def test_malformed_records_are_skipped_with_a_warning_naming_the_file(results):
     bad = {
         "broken.json": "{not json",
         "list.json": "[1, 2]",
-        "future.json": json.dumps({**make_record("dcgan", 5, fid=1.0), "schema_version": 2}),
+        "future.json": json.dumps({**make_record("dcgan", 5, fid=1.0), "schema_version": 3}),
         "anonymous.json": json.dumps({k: v for k, v in make_record("dcgan", 6, fid=1.0).items() if k != "variant"}),
         "stringly.json": json.dumps({**make_record("dcgan", 9, fid=1.0), "metrics": {"fid_mnist": "12"}}),
     }
@@ -273,7 +301,7 @@ def test_malformed_records_are_skipped_with_a_warning_naming_the_file(results):
     for name in bad:
         assert sum(str(folder / name) in w for w in warnings) == 1, name
     by_file = {Path(w.split(": ")[0].removeprefix("skipped ")).name: w for w in warnings}
-    assert "schema_version 2" in by_file["future.json"]
+    assert "schema_version 3" in by_file["future.json"]
     assert "missing key 'variant'" in by_file["anonymous.json"]
     assert "'metrics.fid_mnist' must be a number" in by_file["stringly.json"]
 
@@ -378,3 +406,34 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, args, message):
     result = runner.invoke(app, ["report", str(tmp_path), *args])
     assert result.exit_code == 2
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- across machines ---------------------------------------------------------------------------
+
+def test_compare_machines_puts_the_same_seed_spread_beside_the_seed_spread(tmp_path):
+    from bench.crossmachine import compare_machines
+
+    for machine, shift in (("a", 0.0), ("b", 1.5)):
+        for seed, fid in enumerate(FIDS["dcgan"]):
+            record = make_record("dcgan", seed, fid=fid + shift * (seed + 1), slug=f"cpu-{machine}")
+            record["env"]["device_name"] = f"CPU {machine}"
+            write_record(tmp_path / machine, record)
+    lonely = make_record("lsgan", 0, fid=20.0, slug="cpu-a")  # no partner on b
+    lonely["env"]["device_name"] = "CPU a"
+    write_record(tmp_path / "a", lonely)
+    rows, name_a, name_b = compare_machines(tmp_path / "a", tmp_path / "b")
+    assert (name_a, name_b) == ("CPU a", "CPU b")
+    (row,) = rows
+    assert row["variant"] == "dcgan" and row["seeds"] == "0 1 2"
+    assert row["same_seed_abs_diff"] == pytest.approx(1.5 * (1 + 2 + 3) / 3)
+    assert row["seed_std_a"] == pytest.approx(2.0) and row["seed_std_b"] == pytest.approx(3.5)
+    assert row["identical_metrics"] == 0
+    result = runner.invoke(app, ["compare-machines", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output)[0]["variant"] == "dcgan"
+    result = runner.invoke(app, ["compare-machines", str(tmp_path / "a"), str(tmp_path / "a"), "-f", "json"])
+    assert result.exit_code == 0  # a machine against itself: every seed identical
+    assert [row["identical_metrics"] for row in json.loads(result.output)] == [3, 1]
+    stray = make_record("dcgan", 9, fid=10.0, slug="cpu-a")  # a second machine's run in a's folder
+    write_record(tmp_path / "a", stray)
+    result = runner.invoke(app, ["compare-machines", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 2 and "2 machines" in result.output

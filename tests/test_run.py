@@ -29,7 +29,7 @@ def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(mnist_dir, tmp
     for path in paths:
         record = load_record(path)
         assert record["status"] == "ok"
-        assert record["budget"]["steps_done"] == record["config"]["steps"] == 4
+        assert record["budget"]["g_steps"] == record["budget"]["g_steps_planned"] == record["config"]["steps"] == 4
         steps = [p["step"] for p in record["curve"]]
         assert {2, 4} <= set(steps) and steps == sorted(set(steps)) and steps[-1] == 4
         assert all(p["d_loss"] is not None for p in record["curve"])
