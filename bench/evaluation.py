@@ -39,7 +39,7 @@ class Evaluator:
         return {"fid_mnist": fid_mnist(fake, self.test_images, self.device, self.cache_dir)}
 
     def final(self, G: torch.nn.Module, samples: int | None = None) -> tuple[dict, float]:
-        """All quality figures of DESIGN.md section 5; returns (metrics, seconds spent)."""
+        """All quality figures of docs/figures.md; returns (metrics, seconds spent)."""
         began = time.perf_counter()
         n = samples or self.preset.final_samples
         fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)

@@ -2,7 +2,7 @@
 PyTorch DCGAN tutorial), run on gan-bench's own nets, losses, hyperparameters and
 batch size, so that a speed ratio against it measures the loop, not the model.
 
-What makes it the tutorial loop (DESIGN.md section 7), kept on purpose:
+What makes it the tutorial loop (docs/speed.md), kept on purpose:
 - `torchvision.datasets.MNIST` with PIL transforms (ToTensor, Normalize) behind a
   `DataLoader(shuffle=True, drop_last=True)` with its default `num_workers=0`;
 - every batch copied to the device with `.to(device)`;

@@ -136,15 +136,36 @@ def test_metrics_leave_the_global_rng_alone(mnist, real, cache_dir):
 
 # ---------------------------------------------------------------- reference cache
 
-def test_reference_cache_key_follows_network_and_real_set(real, mnist, cache_dir, train_vs_test):
-    key = quality.reference_cache_name("a" * 64, real)
-    assert key != quality.reference_cache_name("b" * 64, real)  # other weights
-    assert key != quality.reference_cache_name("a" * 64, real[:5000])  # fewer real images
-    assert key != quality.reference_cache_name("a" * 64, mnist["train_images"][:10000])  # other images
-    assert key == quality.reference_cache_name("a" * 64, real.clone())
+def test_reference_cache_key_follows_network_real_set_and_device(real, mnist, cache_dir, train_vs_test):
+    key = quality.reference_cache_name("a" * 64, real, CPU)
+    assert key != quality.reference_cache_name("b" * 64, real, CPU)  # other weights
+    assert key != quality.reference_cache_name("a" * 64, real[:5000], CPU)  # fewer real images
+    assert key != quality.reference_cache_name("a" * 64, mnist["train_images"][:10000], CPU)  # other images
+    assert key != quality.reference_cache_name("a" * 64, real, torch.device("cuda", 0))  # other kernels
+    assert key == quality.reference_cache_name("a" * 64, real.clone(), torch.device("cpu"))
+    assert key.endswith("-cpu-fp32ieee")
     # What mnist_metrics cached is keyed by the pinned classifier's sha256.
     cached = [p.name for p in Path(cache_dir).iterdir() if classifier.FEATURE_EXTRACTOR in p.name]
     assert cached and all(classifier.CLASSIFIER_SHA256[:16] in name for name in cached)
+
+
+def test_features_are_extracted_in_full_float32_and_the_settings_restored(real, monkeypatch):
+    """cuDNN's TF32 default would make *_mnist figures depend on the GPU: extraction runs
+    with every float32 switch at 'ieee', and the caller's settings come back afterwards."""
+    before = {name: backend().fp32_precision for name, backend in quality.PRECISION_SWITCHES}
+    assert before["cudnn.conv"] == "tf32"  # torch's default, which the figures must not inherit
+    seen = []
+    features = quality.mnist_features
+
+    def watch(net_input):
+        seen.append({name: backend().fp32_precision for name, backend in quality.PRECISION_SWITCHES})
+        return net_input
+
+    monkeypatch.setattr(classifier.MnistClassifier, "prepare", staticmethod(
+        lambda images, prepare=classifier.MnistClassifier.prepare: watch(prepare(images))))
+    features(real[:10], CPU)
+    assert seen and all(set(s.values()) == {"ieee"} for s in seen)
+    assert {name: backend().fp32_precision for name, backend in quality.PRECISION_SWITCHES} == before
 
 
 # ---------------------------------------------------------------- sampling

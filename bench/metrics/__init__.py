@@ -1,4 +1,4 @@
-"""Sample-quality metrics (DESIGN.md section 5): gan-bench's fixed MNIST classifier,
+"""Sample-quality metrics (docs/figures.md): gan-bench's fixed MNIST classifier,
 its figures (fid_mnist & co.) and Inception FID, all computed by torch-fidelity.
 
 Importing this package registers the classifier with torch-fidelity as the feature

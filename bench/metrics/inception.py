@@ -1,7 +1,7 @@
 """Verified Inception v3 weights for torch-fidelity's `inception-v3-compat`, offline.
 
 torch-fidelity downloads its weights from a GitHub release page, unreachable here
-(DESIGN.md, "Offline assets"). Sources, tried in order:
+(docs/assets.md). Sources, tried in order:
 
 1. torch-fidelity's own file, `weights-inception-2015-12-05-6726825d.pth`, in
    `torch.hub.get_dir()/checkpoints` (where torch-fidelity itself caches it); its

@@ -1,4 +1,4 @@
-"""Sample quality: draw samples, and score them against real images (DESIGN.md section 5).
+"""Sample quality: draw samples, and score them against real images (docs/figures.md).
 
 torch-fidelity computes every statistic (FID, KID, precision/recall, IS) from features
 it extracts with a registered network: gan-bench's MNIST classifier
@@ -20,6 +20,7 @@ training leaves the training run's random stream as it was.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -96,6 +97,38 @@ class _Images(Dataset):
         return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
+# ---------------------------------------------------------------- precision
+
+# The float32 precision switches of each backend (torch's newer per-backend API; the legacy
+# allow_tf32 flags must not be mixed with it). cuDNN convolutions default to TF32 on recent
+# NVIDIA GPUs (a 10-bit mantissa), which would make every *_mnist figure depend on the card.
+PRECISION_SWITCHES = (
+    ("cudnn.conv", lambda: torch.backends.cudnn.conv),
+    ("cuda.matmul", lambda: torch.backends.cuda.matmul),
+    ("mkldnn.conv", lambda: torch.backends.mkldnn.conv),
+    ("mkldnn.matmul", lambda: torch.backends.mkldnn.matmul),
+)
+FEATURE_PRECISION = "ieee"  # full float32
+
+
+@contextmanager
+def full_float32():
+    """Run feature extraction in full float32 on every device; restore the user's settings after."""
+    saved = {}
+    for name, backend in PRECISION_SWITCHES:
+        try:
+            saved[name] = backend().fp32_precision
+            backend().fp32_precision = FEATURE_PRECISION
+        except (AttributeError, RuntimeError):  # a backend this build of torch does not have
+            continue
+    try:
+        yield
+    finally:
+        for name, backend in PRECISION_SWITCHES:
+            if name in saved:
+                backend().fp32_precision = saved[name]
+
+
 # ---------------------------------------------------------------- torch-fidelity plumbing
 
 def images_digest(images: torch.Tensor) -> str:
@@ -105,10 +138,14 @@ def images_digest(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def reference_cache_name(network_sha256: str, real_uint8: torch.Tensor, prefix: str = "real") -> str:
-    """torch-fidelity's `input2_cache_name` for a real set under one feature network:
-    the network's sha256, the number of real images and a digest of their pixels."""
-    return f"{prefix}-net{network_sha256[:16]}-n{len(real_uint8)}-img{images_digest(real_uint8)[:16]}"
+def reference_cache_name(network_sha256: str, real_uint8: torch.Tensor, device: torch.device,
+                         prefix: str = "real") -> str:
+    """torch-fidelity's `input2_cache_name` for a real set under one feature network: the
+    network's sha256, the number of real images, a digest of their pixels, and the device
+    type and precision the features were computed in (float32 kernels differ between a CPU
+    and a GPU, so statistics from one are never reused by the other)."""
+    return (f"{prefix}-net{network_sha256[:16]}-n{len(real_uint8)}-img{images_digest(real_uint8)[:16]}"
+            f"-{torch.device(device).type}-fp32{FEATURE_PRECISION}")
 
 
 def _options(device: torch.device, cache_dir: Path | None, batch_size: int, **extra) -> dict:
@@ -139,6 +176,7 @@ def _extract(extractor, images: torch.Tensor, options: dict, cache_name: str | N
             2, extractor, input2=_Images(images), input2_cache_name=cache_name, **options)
 
 
+@full_float32()
 def mnist_features(images: torch.Tensor, device: torch.device) -> dict:
     """{'128': features [N,128], 'logits': [N,10]} of uint8 images, as torch-fidelity extracts them."""
     options = _options(device, None, MNIST_BATCH)
@@ -165,9 +203,10 @@ def class_figures(logits: torch.Tensor) -> dict:
 
 # ---------------------------------------------------------------- the figures
 
+@full_float32()
 def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.device,
                   cache_dir: Path | None) -> dict:
-    """Every MNIST-classifier figure of DESIGN.md section 5 for one sample set.
+    """Every MNIST-classifier figure of docs/figures.md for one sample set.
 
     fid/kid/precision/recall on the 128-d features, IS on the logits, all by
     torch-fidelity (KID: 100 subsets of min(1000, n) samples; precision/recall:
@@ -177,7 +216,7 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     the mean max softmax probability. Real features are cached in `cache_dir`
     (None: no cache) under `reference_cache_name`.
     """
-    name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8)
+    name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES, LOGITS), options)
     fake = _extract(extractor, fake_uint8, options)
@@ -205,13 +244,14 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     }
 
 
+@full_float32()
 def fid_mnist(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.device,
               cache_dir: Path | None) -> float:
     """FID on the classifier's 128-d features only: the cheap figure for the
     convergence curve (the real set's statistics come from the cache after the first call)."""
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES,), options)
-    name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8)
+    name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
     fake = _extract(extractor, fake_uint8, options)
     with torch.random.fork_rng(devices=[]):
         real_stats = fid_input_id_to_statistics_cached(
@@ -225,6 +265,7 @@ def inception_has_logits(weights_path: Path) -> bool:
     return "fc.weight" in state and bool(torch.isfinite(state["fc.weight"]).all())
 
 
+@full_float32()
 def inception_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.device,
                       cache_dir: Path | None, weights_path: Path) -> dict:
     """fid_inception (torch-fidelity's `inception-v3-compat`, 2048-d pool features,
@@ -241,7 +282,7 @@ def inception_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device
     with torch.random.fork_rng(devices=[]):
         result = calculate_metrics(
             input1=_Images(fake_uint8), input2=_Images(real_uint8),
-            input2_cache_name=reference_cache_name(weights_sha256, real_uint8),
+            input2_cache_name=reference_cache_name(weights_sha256, real_uint8, device),
             fid=True, isc=has_logits, feature_extractor="inception-v3-compat",
             feature_extractor_weights_path=str(weights_path), **options,
         )

@@ -24,7 +24,7 @@ THREADS_ENV = "GAN_BENCH_THREADS"  # `make bench BENCH_THREADS=1`
 @pytest.fixture(scope="module", autouse=True)
 def pinned_threads():
     """Pin torch's CPU threads when asked: with another process on a 2-core machine, two
-    threads that wait on each other can make a step many times slower (DESIGN.md section 7)."""
+    threads that wait on each other can make a step many times slower (docs/speed.md)."""
     before = torch.get_num_threads()
     if os.environ.get(THREADS_ENV):
         torch.set_num_threads(int(os.environ[THREADS_ENV]))
