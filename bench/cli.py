@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -115,6 +116,8 @@ def run(
     compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
                                                           "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; "
+                                                                  "recorded in env.threads)."),
     fmt: str = typer.Option("table", "--format", "-f", help="The closing summary: table, json or csv."),
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
@@ -124,6 +127,10 @@ def run(
 
     if (arch is None) != (loss is None):
         raise BenchError("--arch and --loss go together")
+    if threads is not None:
+        if threads < 1:
+            raise BenchError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
     chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)
     plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset,
                    device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
