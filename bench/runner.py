@@ -123,7 +123,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
     preset = PRESETS[plan.preset]
     config = RunConfig(variant, seed, preset, generator_steps(preset, variant, len(train_images), plan.steps),
                        plan.checkpoint_every or preset.checkpoint_every, plan.compile)
-    described = config.describe()
+    # Where the variant came from ("builtin", or a plug-in's module, file and sha256).
+    described = {**config.describe(), "source": variant.source}
     cfg_hash = config_hash(described)
     key = f"{variant.name}-s{seed}-{cfg_hash}"
 
