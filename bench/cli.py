@@ -21,6 +21,8 @@ errors = Console(stderr=True)
 
 DataDir = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
                        help="Where MNIST lives (default: ~/.cache/gan-bench).")
+Plugins = typer.Option(None, "--plugin", help="A .py file or module that registers variants (repeatable); "
+                                              "installed entry points (gan_bench.variants) load anyway.")
 
 
 def clean_errors(command):
@@ -49,13 +51,17 @@ def fetch(data_dir: Optional[Path] = DataDir,
 
 
 @app.command("list")
-def list_command():
+@clean_errors
+def list_command(plugin: Optional[list[str]] = Plugins):
     """List the registered variants with their defaults."""
+    from bench.plugins import load_plugins
     from bench.systems import count_params
+
+    load_plugins(plugin)
 
     table = Table(title="gan-bench variants")
     for column in ("name", "arch", "loss", "params G", "params D", "z", "batch", "n_critic",
-                   "Adam lr G/D, betas", "paper"):
+                   "optimizer lr G/D, betas", "paper"):
         table.add_column(column)
     for name in registry.list_variants():
         v, hp = registry.get_variant(name), registry.get_variant(name).hparams
@@ -63,8 +69,9 @@ def list_command():
         options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())
         table.add_row(name, f"{v.arch} ({options})" if options else v.arch, v.loss,
                       f"{count_params(G):,}", f"{count_params(D):,}", str(hp.z_dim), str(hp.batch_size),
-                      str(hp.n_critic), f"{hp.lr_g:g}/{hp.lr_d:g}, {hp.betas}", v.paper)
+                      str(hp.n_critic), f"{hp.optimizer} {hp.lr_g:g}/{hp.lr_d:g}, {hp.betas}", v.paper)
     console.print(table)
+    console.print(registry.architectures_summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -85,12 +92,15 @@ def run(
     compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
                                                           "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
+    plugin: Optional[list[str]] = Plugins,
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
     from bench.devices import resolve_device
+    from bench.plugins import load_plugins
     from bench.protocol import Interrupted
     from bench.runner import RunPlan, exit_code, progress_bar, run_benchmark
 
+    load_plugins(plugin)
     if (arch is None) != (loss is None):
         raise BenchError("--arch and --loss go together")
     chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)

@@ -5,8 +5,8 @@ from variants.archs import ARCH_SPECS, ARCHS, register_arch
 from variants.losses import LOSSES, Loss, register_loss
 from variants.optimizers import OPTIMIZERS, register_optimizer
 from variants.registry import (
-    VARIANTS, BadVariant, Hparams, UnknownVariant, Variant, get_variant, list_variants, register_variant,
-    select_variants, variant_from_config, combine,
+    VARIANTS, BadVariant, Hparams, UnknownVariant, Variant, architectures_summary, combine, get_variant,
+    list_variants, register_variant, select_variants, variant_from_config,
 )
 from variants import (  # noqa: F401  (registers them)
     began, dcgan, dragan, lsgan, mm_gan, r1_gan, ragan, sngan, vanilla, wgan, wgan_gp,
@@ -14,6 +14,6 @@ from variants import (  # noqa: F401  (registers them)
 
 __all__ = [
     "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "UnknownVariant",
-    "Variant", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
+    "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
     "register_variant", "select_variants", "variant_from_config", "combine",
 ]

@@ -188,3 +188,18 @@ def select_variants(spec: str) -> list[Variant]:
     if not names:
         raise UnknownVariant("no variant named; use 'all' or NAME[,NAME...]")
     return [get_variant(name) for name in dict.fromkeys(names)]
+
+
+def architectures_summary(data_shape=(1, 28, 28)) -> str:
+    """One line per architecture: its D output and parameter counts at the sizes it trains
+    with in a pairing (its own, else the named variant's built on it), for `gan-bench list`."""
+    lines = ["architectures (parameters at the size a pairing trains them):"]
+    for name, spec in sorted(ARCH_SPECS.items()):
+        shape = next((v for v in VARIANTS.values() if v.arch == name), None)
+        sizes = {"width": shape.hparams.width, "z_dim": shape.hparams.z_dim} if shape else {}
+        sizes = {**Hparams().__dict__, **sizes, **spec.hparams}
+        G, D = spec.builder(data_shape, sizes["z_dim"], sizes["width"])
+        count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+        lines.append(f"  {name}: G {count(G):,}, D {count(D):,} (z {sizes['z_dim']}, width {sizes['width']}; "
+                     f"D returns {D_OUTPUTS[spec.d_output]}){' - ' + spec.description if spec.description else ''}")
+    return "\n".join(lines)
