@@ -99,3 +99,17 @@ def test_a_bad_plugin_is_one_line_naming_the_file(name, tmp_path):
 def test_a_missing_plugin_file():
     with pytest.raises(BenchError, match="no_such.py: no such file"):
         load_plugins(["no_such.py"], use_entry_points=False)
+
+
+def test_report_rows_of_plugin_variants_name_their_file():
+    from bench.report import group_by_variant
+
+    def record(source, seed=0):
+        return {"variant": "lsgan-sym", "seed": seed, "run_id": f"r{seed}", "config": {"source": source}}
+
+    plugin = {"module": "m", "file": "/x/plugin_variant.py", "sha256": "7669a52d7bfa" + "0" * 52}
+    edited = dict(plugin, sha256="1234abcd" + "0" * 56)
+    groups = group_by_variant([record(plugin), record(plugin, 1), record(edited), record("builtin")])
+    assert sorted(groups) == ["lsgan-sym", "lsgan-sym (plug-in plugin_variant.py 1234abcd)",
+                              "lsgan-sym (plug-in plugin_variant.py 7669a52d)"]
+    assert len(groups["lsgan-sym (plug-in plugin_variant.py 7669a52d)"]) == 2
