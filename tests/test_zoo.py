@@ -82,7 +82,7 @@ def test_gradient_penalties_are_zero_for_a_constant_d():
     assert dragan_penalty(constant, real).item() == 1.0
     # ...and a D with unit input gradient pays nothing.
     unit = nn.Sequential(nn.Flatten(), nn.Linear(784, 1, bias=False))
-    nn.init.zeros_(unit[0 + 1].weight)
+    nn.init.zeros_(unit[1].weight)
     with torch.no_grad():
         unit[1].weight[0, 0] = 1.0
     assert dragan_penalty(unit, real).item() == pytest.approx(0.0, abs=1e-12)

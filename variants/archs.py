@@ -208,8 +208,8 @@ def build_began(data_shape, z_dim: int, width: int = 32, code: int = 64, spectra
     encoder conv w 4x4 /2, lrelu; conv 2w 4x4 /2, lrelu; FC to the `code` bottleneck
     (64 units, as compare_gan), lrelu;
     decoder FC to 2w x 7 x 7, lrelu; deconv w 4x4 /2, lrelu; deconv C 4x4 /2, tanh
-    (compare_gan: sigmoid, for its data in [0, 1]). No BatchNorm (compare_gan's default
-    for BEGAN is none), N(0, 0.02) init as the dcgan family."""
+    (compare_gan: sigmoid, for its data in [0, 1]). No BatchNorm (optional in compare_gan's;
+    left out here, as in the BEGAN paper's autoencoder), N(0, 0.02) init as the dcgan family."""
     channels, h, w = quarter(data_shape, "began")
     G = dcgan_generator(channels, h, w, z_dim, width)
     D = nn.Sequential(

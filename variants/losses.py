@@ -59,10 +59,15 @@ def register_loss(loss: Loss) -> Loss:
     return loss
 
 
+def ns_d_loss(D, real, fake):
+    """The BCE of D's logits: real images labelled 1, fakes 0."""
+    return F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+
+
 # Non-saturating loss (Goodfellow et al. 2014): the BCE of the logits.
 register_loss(Loss(
     name="ns",
-    d_loss=lambda D, real, fake: F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean(),
+    d_loss=ns_d_loss,
     g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
     paper="Goodfellow et al. 2014, Generative Adversarial Nets",
 ))
@@ -71,7 +76,7 @@ register_loss(Loss(
 # E log(1 - sigma(D(G(z)))) = -E softplus(D(G(z))), which saturates when D is confident.
 register_loss(Loss(
     name="mm",
-    d_loss=lambda D, real, fake: F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean(),
+    d_loss=ns_d_loss,
     g_loss=lambda D, fake, real: -F.softplus(D(fake)).mean(),
     paper="Goodfellow et al. 2014, Generative Adversarial Nets (minimax loss)",
 ))
@@ -121,10 +126,6 @@ def dragan_penalty(D, real: torch.Tensor) -> torch.Tensor:
 def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
     """Mescheder et al. 2018: E ||grad_x D(x)||^2 on real data."""
     return input_gradient(D, real).square().sum(dim=1).mean()
-
-
-def ns_d_loss(D, real, fake):
-    return F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
 
 
 def wgan_gp_d_loss(D, real, fake, gp_weight: float = 10.0):
