@@ -24,6 +24,8 @@ errors = Console(stderr=True)
 
 DataDir = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
                        help="Where MNIST lives (default: ~/.cache/gan-bench).")
+Plugins = typer.Option(None, "--plugin", help="A .py file or module that registers variants (repeatable); "
+                                              "installed entry points (gan_bench.variants) load anyway.")
 
 
 def clean_errors(command):
@@ -73,26 +75,33 @@ def variant_rows() -> list[dict]:
         options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())
         rows.append({"name": name, "arch": f"{v.arch} ({options})" if options else v.arch, "loss": v.loss,
                      "params_g": count_params(G), "params_d": count_params(D), "n_critic": hp.n_critic,
-                     "z_dim": hp.z_dim, "batch_size": hp.batch_size, "lr_g": hp.lr_g, "lr_d": hp.lr_d,
-                     "betas": list(hp.betas), "paper": v.paper})
+                     "z_dim": hp.z_dim, "batch_size": hp.batch_size, "optimizer": hp.optimizer,
+                     "lr_g": hp.lr_g, "lr_d": hp.lr_d, "betas": list(hp.betas), "paper": v.paper,
+                     "source": v.source})
     return rows
 
 
 @app.command("list")
 @clean_errors
-def list_command(fmt: str = FormatOption):
+def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption):
     """List the registered variants with their defaults."""
+    from bench.plugins import load_plugins
+
+    load_plugins(plugin)
     count = lambda n: f"{n:,}"  # noqa: E731
     columns = [
         Column("name", "name", essential=True), Column("arch", "arch", essential=True),
         Column("loss", "loss", essential=True),
         Column("params_g", "params G", count, justify="right"), Column("params_d", "params D", count, justify="right"),
-        Column("n_critic", "n_critic", justify="right"), Column("z_dim", "z", justify="right"),
-        Column("batch_size", "batch", justify="right"), Column("lr_g", "lr G", lambda x: f"{x:g}"),
-        Column("lr_d", "lr D", lambda x: f"{x:g}"), Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"),
-        Column("paper", "paper"),
+        Column("n_critic", "n_critic", justify="right"), Column("optimizer", "optimizer"),
+        Column("z_dim", "z", justify="right"), Column("batch_size", "batch", justify="right"),
+        Column("lr_g", "lr G", lambda x: f"{x:g}"), Column("lr_d", "lr D", lambda x: f"{x:g}"),
+        Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"), Column("paper", "paper"),
+        Column("source", "source"),
     ]
     emit(variant_rows(), columns, fmt, title="gan-bench variants (all columns: --format json)")
+    if fmt == "table":
+        console.print(registry.architectures_summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -119,12 +128,15 @@ def run(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; "
                                                                   "recorded in env.threads)."),
     fmt: str = typer.Option("table", "--format", "-f", help="The closing summary: table, json or csv."),
+    plugin: Optional[list[str]] = Plugins,
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
     from bench.devices import resolve_device
+    from bench.plugins import load_plugins
     from bench.protocol import Interrupted
     from bench.runner import RunPlan, exit_code, progress_bar, run_benchmark
 
+    load_plugins(plugin)
     if (arch is None) != (loss is None):
         raise BenchError("--arch and --loss go together")
     if threads is not None:
@@ -150,6 +162,7 @@ def run(
     emit(rows, SUMMARY_COLUMNS, fmt, title=f"gan-bench run: {plan.preset} preset on {plan.device} "
                                            f"(budget: {records[0]['config']['budget'] if records else '-'})")
     if fmt == "table" and records:
+        console.print(SUMMARY_LEGEND, highlight=False)
         console.print(f"Records and sample grids: {plan.runs_dir}\nNext, tables over seeds and plots: "
                       f"[bold]gan-bench report {plan.out}[/bold]", highlight=False)
     raise typer.Exit(exit_code(records))
@@ -169,17 +182,20 @@ def _fixed(digits: int):
     return lambda x: "" if x is None else f"{x:,.{digits}f}"
 
 
+# Short headers so the columns a newcomer needs fit 80 columns; the legend line says what they are.
 SUMMARY_COLUMNS = [
     Column("variant", "variant", essential=True), Column("seed", "seed", essential=True, justify="right"),
-    Column("status", "status", essential=True), Column("fid_mnist", "FID (MNIST) ↓", _fixed(2), True, "right"),
-    Column("is_mnist", "IS (MNIST) ↑", _fixed(2), justify="right"),
-    Column("modes_covered", "modes", justify="right"),
-    Column("train_images_per_s", "images/s", _fixed(0), justify="right"),
-    Column("peak_mem_mib", "train peak MiB", _fixed(1), justify="right"),
-    Column("train_s", "train s", _fixed(1), justify="right"),
+    Column("status", "status", essential=True), Column("fid_mnist", "FID", _fixed(2), True, "right"),
+    Column("is_mnist", "IS", _fixed(2), True, "right"), Column("modes_covered", "modes", essential=True, justify="right"),
+    Column("train_images_per_s", "img/s", _fixed(0), True, "right"),
+    Column("peak_mem_mib", "MiB", _fixed(0), True, "right"),
+    Column("train_s", "train s", _fixed(1), True, "right"),
     Column("g_steps", "G steps", justify="right"), Column("d_steps", "D steps", justify="right"),
     Column("record", "record"),
 ]
+SUMMARY_LEGEND = ("FID, IS: fid_mnist and is_mnist (MNIST-classifier features); modes: digit classes covered; "
+                  "img/s: real images per training second; MiB: training peak memory; train s: training seconds "
+                  "(evaluation excluded)")
 
 
 @app.command("train-classifier")

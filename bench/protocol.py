@@ -29,6 +29,7 @@ from bench.data import Batches
 from bench.devices import synchronize
 from bench.systems import MemoryProbe, StepTimer, count_params, percentile
 from variants import LOSSES, Variant
+from variants.optimizers import build_optimizer
 
 PROTOCOL_VERSION = 1
 SAMPLE_SEED = 1234  # the fixed latent batch behind every sample grid
@@ -142,6 +143,7 @@ class GanState:
     warmup_s: float = 0.0
     eval_s: float = 0.0
     memory: dict = field(default_factory=dict)  # MemoryProbe.state_dict(): peaks before a resume
+    loss_state: dict = field(default_factory=dict)  # the loss's per-run tensors (BEGAN's k_t), on the device
 
     def state_dict(self) -> dict:
         return {
@@ -151,6 +153,7 @@ class GanState:
             "loss_sum": self.loss_sum, "since_log": self.since_log, "first_bad": self.first_bad,
             "curve": self.curve, "step_ms": self.step_ms,
             "train_s": self.train_s, "warmup_s": self.warmup_s, "eval_s": self.eval_s, "memory": self.memory,
+            "loss_state": dict(self.loss_state),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -167,6 +170,9 @@ class GanState:
         self.curve, self.step_ms = state["curve"], state["step_ms"]
         self.train_s, self.warmup_s, self.eval_s = state["train_s"], state["warmup_s"], state["eval_s"]
         self.memory = state.get("memory", {})
+        # Checkpoints from before losses had state hold none: the fresh state stays.
+        for key, value in state.get("loss_state", {}).items():
+            self.loss_state[key] = value.to(device)
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -175,6 +181,12 @@ class GanState:
 def adam(params, lr: float, betas, device: torch.device) -> torch.optim.Adam:
     # Fused Adam updates all parameters in one kernel (CUDA) or one loop (CPU).
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
+
+
+def optimizer(params, lr: float, hparams, device: torch.device) -> torch.optim.Optimizer:
+    """The variant's optimizer (`Hparams.optimizer`, from the registry in
+    variants/optimizers.py), fused where torch has a fused form for this device."""
+    return build_optimizer(params, lr, hparams, fused=device.type in ("cuda", "cpu"))
 
 
 def compiled_nets(variant: Variant, compile: bool) -> tuple[str, ...]:
@@ -196,11 +208,12 @@ def init_state(variant: Variant, train_images: torch.Tensor, device: torch.devic
     hp = variant.hparams
     return GanState(
         G=G, D=D,
-        opt_g=adam(G.parameters(), hp.lr_g, hp.betas, device),
-        opt_d=adam(D.parameters(), hp.lr_d, hp.betas, device),
+        opt_g=optimizer(G.parameters(), hp.lr_g, hp, device),
+        opt_d=optimizer(D.parameters(), hp.lr_d, hp, device),
         batches=Batches(train_images.to(device), hp.batch_size),
         loss_sum=torch.zeros(2, device=device),
         first_bad=torch.tensor(-1, device=device),
+        loss_state=variant.new_loss_state(device),
     )
 
 
@@ -213,13 +226,16 @@ def train_step(variant: Variant, state: GanState) -> tuple[torch.Tensor, torch.T
         real = state.batches.next()
         with torch.no_grad():
             fake = G(torch.randn(hp.batch_size, hp.z_dim, device=device))
-        d_loss = variant.d_loss(D, real, fake)
+        d_loss = variant.d_loss(D, real, fake, state.loss_state)
         state.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         state.opt_d.step()
+        variant.after_d_step(D, state.loss_state)  # e.g. WGAN's weight clipping, BEGAN's k_t
     # D's parameters need no gradient for G's update: freezing them skips that work.
     D.requires_grad_(False)
-    g_loss = variant.g_loss(D, G(torch.randn(hp.batch_size, hp.z_dim, device=device)))
+    # The G loss sees the last real batch D trained on (a relativistic loss compares with
+    # it): no extra batch is drawn, so the data stream is the same for every loss.
+    g_loss = variant.g_loss(D, G(torch.randn(hp.batch_size, hp.z_dim, device=device)), real)
     state.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     state.opt_g.step()

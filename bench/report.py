@@ -277,10 +277,20 @@ def seed_stats(values: list[float]) -> dict:
     return out
 
 
+def variant_label(record: dict) -> str:
+    """The variant's name; a plug-in variant's also names its file and the file's sha256, so
+    its rows never pass for a built-in variant's (nor for another version of the plug-in)."""
+    source = record.get("config", {}).get("source", "builtin")
+    if not isinstance(source, dict):
+        return record["variant"]
+    where = Path(source.get("file") or source.get("module") or "?").name
+    return f"{record['variant']} (plug-in {where} {(source.get('sha256') or '')[:8]})".replace(" )", ")")
+
+
 def group_by_variant(records: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
-    for record in sorted(records, key=lambda r: (r["variant"], r["seed"], r["run_id"])):
-        groups.setdefault(record["variant"], []).append(record)
+    for record in sorted(records, key=lambda r: (variant_label(r), r["seed"], r["run_id"])):
+        groups.setdefault(variant_label(record), []).append(record)
     return groups
 
 

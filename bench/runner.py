@@ -160,7 +160,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
                        generator_steps(preset, variant, len(train_images), plan.steps, plan.train_seconds),
                        plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
                        budget_label(preset, plan.steps, plan.train_seconds))
-    described = config.describe()
+    # Where the variant came from ("builtin", or a plug-in's module, file and sha256).
+    described = {**config.describe(), "source": variant.source}
     cfg_hash = config_hash(described)
     key = f"{variant.name}-s{seed}-{cfg_hash}"
 

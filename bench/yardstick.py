@@ -28,6 +28,7 @@ from torchvision import datasets, transforms
 
 from bench import assets
 from variants import Variant
+from variants.optimizers import build_optimizer
 
 
 def mnist_dataset(data_dir: Path | None = None) -> datasets.MNIST:
@@ -51,9 +52,11 @@ class Yardstick:
         hp = variant.hparams
         G, D = variant.build((1, 28, 28))
         self.G, self.D = G.to(device), D.to(device)
-        # What tutorials write: Adam's defaults, i.e. not fused (foreach on CUDA, a loop on CPU).
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=hp.lr_g, betas=tuple(hp.betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hp.lr_d, betas=tuple(hp.betas))
+        # What tutorials write: the optimizer's defaults, i.e. not fused (Adam: foreach on CUDA,
+        # a loop on CPU; RMSprop for WGAN, as its tutorials use).
+        self.opt_g = build_optimizer(self.G.parameters(), hp.lr_g, hp, fused=False)
+        self.opt_d = build_optimizer(self.D.parameters(), hp.lr_d, hp, fused=False)
+        self.loss_state = variant.new_loss_state(device)
         dataset = mnist_dataset(data_dir) if dataset is None else dataset
         self.loader = DataLoader(dataset, batch_size=hp.batch_size, shuffle=True, drop_last=True,
                                  num_workers=num_workers)
@@ -83,11 +86,12 @@ class Yardstick:
             real = self.next_batch()
             fake = G(self.noise())
             self.opt_d.zero_grad()
-            d_loss = variant.d_loss(D, real, fake.detach())
+            d_loss = variant.d_loss(D, real, fake.detach(), self.loss_state)
             d_loss.backward()
             self.opt_d.step()
+            variant.after_d_step(D, self.loss_state)
         self.opt_g.zero_grad()
-        g_loss = variant.g_loss(D, G(self.noise()))
+        g_loss = variant.g_loss(D, G(self.noise()), real)
         g_loss.backward()
         self.opt_g.step()
         self.steps_done += 1

@@ -8,8 +8,9 @@ from variants.losses import gradient_penalty
 NAMES = variants.list_variants()
 
 
-def test_the_four_variants_are_registered():
-    assert {"vanilla", "dcgan", "wgan-gp", "lsgan"} <= set(NAMES)
+def test_the_eleven_variants_are_registered():
+    assert {"vanilla", "dcgan", "wgan-gp", "lsgan", "mm-gan", "wgan", "dragan", "began", "sngan", "r1-gan",
+            "ragan"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -20,7 +21,9 @@ def test_generator_output_shape_and_range(name):
     fake = G(torch.randn(8, v.hparams.z_dim))
     assert fake.shape == (8, 1, 28, 28)
     assert fake.min() >= -1 and fake.max() <= 1
-    assert D(fake).shape == (8, 1)
+    # A logit D gives one value per image; an autoencoder D (BEGAN) its reconstruction.
+    expected = {"logit": (8, 1), "image": (8, 1, 28, 28)}[variants.ARCH_SPECS[v.arch].d_output]
+    assert D(fake).shape == expected
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -88,5 +91,5 @@ def test_an_architecture_and_a_loss_combine_into_a_trainable_variant(tiny_images
     assert (mixed.hparams.n_critic, mixed.hparams.width, mixed.loss_options) == (5, 256, {"gp_weight": 10.0})
     state = init_state(mixed, tiny_images, torch.device("cpu"), seed=0)
     assert all(torch.isfinite(loss) for loss in train_step(mixed, state))
-    with pytest.raises(variants.UnknownVariant, match="unknown loss 'hinge'"):
-        variants.combine("dcgan", "hinge")
+    with pytest.raises(variants.UnknownVariant, match="unknown loss 'hinge2'"):
+        variants.combine("dcgan", "hinge2")

@@ -1,15 +1,19 @@
 """Registry of GAN variants. Importing this package registers every variant below;
 a new variant is one module that calls `register_variant`, imported here."""
 
-from variants.archs import ARCHS, register_arch
-from variants.losses import LOSSES, register_loss
+from variants.archs import ARCH_SPECS, ARCHS, register_arch
+from variants.losses import LOSSES, Loss, register_loss
+from variants.optimizers import OPTIMIZERS, register_optimizer
 from variants.registry import (
-    VARIANTS, Hparams, UnknownVariant, Variant, get_variant, list_variants, register_variant, select_variants,
-    variant_from_config, combine,
+    VARIANTS, BadVariant, Hparams, UnknownVariant, Variant, architectures_summary, combine, get_variant,
+    list_variants, register_variant, select_variants, variant_from_config,
 )
-from variants import dcgan, lsgan, vanilla, wgan_gp  # noqa: F401  (registers them)
+from variants import (  # noqa: F401  (registers them)
+    began, dcgan, dragan, lsgan, mm_gan, r1_gan, ragan, sngan, vanilla, wgan, wgan_gp,
+)
 
 __all__ = [
-    "ARCHS", "LOSSES", "VARIANTS", "Hparams", "UnknownVariant", "Variant",
-    "get_variant", "list_variants", "register_arch", "register_loss", "register_variant", "select_variants", "variant_from_config", "combine",
+    "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "UnknownVariant",
+    "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
+    "register_variant", "select_variants", "variant_from_config", "combine",
 ]

@@ -1,25 +1,68 @@
 """Architectures: each builder maps (data_shape, z_dim, width, options) to (G, D).
 
-G maps z [B, z_dim] to images in [-1, 1] of `data_shape`; D maps images to one
-logit (or critic value) per image. Losses live in `losses.py`, so any architecture
-can be paired with any loss.
+G maps z [B, z_dim] to images in [-1, 1] of `data_shape`. What D returns is the
+architecture's `d_output`, declared when it is registered:
+
+- "logit": one raw value per image, [B, 1] (a logit or a critic value);
+- "image": an image of the input's shape (an autoencoder's reconstruction, BEGAN).
+
+A loss declares the D output it needs (`Loss.d_output`); a pairing of the two must
+agree. Losses live in `losses.py`, so any architecture can be paired with any loss
+of its D output kind.
+
+Options every logit-D builder takes: `d_norm` ("batch" or "none": a gradient
+penalty is per sample, so its D must not normalize across the batch) and
+`spectral_norm` (Miyato et al. 2018: every conv and linear weight of D divided by
+its largest singular value, through torch's `spectral_norm` parametrization).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-ARCHS: dict[str, Callable] = {}
+from variants.provenance import SOURCES, caller_source
+
+D_OUTPUTS = {"logit": "one value per image", "image": "a reconstruction of its input (an autoencoder)"}
 
 
-def register_arch(name: str):
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    builder: Callable
+    d_output: str = "logit"
+    # Hyperparameters the architecture brings to a pairing (`gan-bench run --arch A --loss L`)
+    # when no named variant is built on it, e.g. infogan's full size.
+    hparams: dict = field(default_factory=dict)
+    description: str = ""
+
+
+ARCHS: dict[str, Callable] = {}  # name -> builder
+ARCH_SPECS: dict[str, ArchSpec] = {}
+
+
+def register_arch(name: str, d_output: str = "logit", hparams: dict | None = None, description: str = ""):
+    if d_output not in D_OUTPUTS:
+        raise ValueError(f"architecture {name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, got {d_output!r}")
+    source = caller_source()
+
     def add(builder):
+        if name in ARCHS and SOURCES["arch", name] != source:
+            raise ValueError(f"architecture {name!r} is already registered (by {describe_source(SOURCES['arch', name])})")
         ARCHS[name] = builder
+        ARCH_SPECS[name] = ArchSpec(name, builder, d_output, dict(hparams or {}), description)
+        SOURCES["arch", name] = source
         return builder
     return add
+
+
+def describe_source(source) -> str:
+    return source if isinstance(source, str) else source["file"] or source["module"]
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -32,8 +75,29 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-@register_arch("mlp")
-def build_mlp(data_shape, z_dim: int, width: int = 256, **_):
+def with_spectral_norm(net: nn.Module) -> nn.Module:
+    """Spectral normalization on every conv and linear weight of `net` (one power iteration
+    per training forward, as in Miyato et al.); call after initialization."""
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            _spectral_norm(module)
+    return net
+
+
+def spectral_norm_layers(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if torch.nn.utils.parametrize.is_parametrized(m, "weight")]
+
+
+NORMS_2D = {"batch": nn.BatchNorm2d, "none": lambda _: nn.Identity()}
+NORMS_1D = {"batch": nn.BatchNorm1d, "none": lambda _: nn.Identity()}
+
+
+def finish_d(D: nn.Module, spectral_norm: bool) -> nn.Module:
+    return with_spectral_norm(D) if spectral_norm else D
+
+
+@register_arch("mlp", description="Goodfellow et al. 2014 style MLPs")
+def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = False, **_):
     """Fully connected G and D in the manner of Goodfellow et al. 2014 (ReLU and
     LeakyReLU instead of maxout, as in the PyTorch-GAN tutorial)."""
     pixels = math.prod(data_shape)
@@ -50,31 +114,113 @@ def build_mlp(data_shape, z_dim: int, width: int = 256, **_):
         nn.Linear(2 * width, width), nn.LeakyReLU(0.2),
         nn.Linear(width, 1),
     )
-    return G, D
+    return G, finish_d(D, spectral_norm)
 
 
-@register_arch("dcgan")
-def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", **_):
-    """DCGAN-style nets for 28x28 images (InfoGAN's MNIST layout, as in compare_gan):
-    G: FC -> 2w x 7 x 7 -> deconv w x 14 x 14 -> deconv C x 28 x 28, BatchNorm + ReLU, tanh;
-    D: conv w /2 -> conv 2w /2 -> FC 1, LeakyReLU 0.2, BatchNorm (or none: a WGAN-GP
-    critic must not normalize across the batch) in the second block."""
+def quarter(data_shape, arch: str) -> tuple[int, int, int]:
     channels, height, width_px = data_shape
     if height % 4 or width_px % 4:
-        raise ValueError(f"dcgan needs image sides divisible by 4, got {height}x{width_px}")
-    h, w = height // 4, width_px // 4
-    norms = {"batch": nn.BatchNorm2d, "none": lambda _: nn.Identity()}
-    G = nn.Sequential(
+        raise ValueError(f"{arch} needs image sides divisible by 4, got {height}x{width_px}")
+    return channels, height // 4, width_px // 4
+
+
+def dcgan_generator(channels: int, h: int, w: int, z_dim: int, width: int) -> nn.Sequential:
+    """FC -> 2w x h x w -> deconv w x 2h x 2w -> deconv C x 4h x 4w; BatchNorm + ReLU, tanh."""
+    return nn.Sequential(
         nn.Linear(z_dim, 2 * width * h * w), nn.BatchNorm1d(2 * width * h * w), nn.ReLU(),
         nn.Unflatten(1, (2 * width, h, w)),
         nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
         nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
     )
+
+
+@register_arch("dcgan", description="InfoGAN's MNIST conv layout without the 1024-unit FC layers")
+def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False, **_):
+    """DCGAN-style nets for 28x28 images (InfoGAN's MNIST layout, as in compare_gan):
+    G: FC -> 2w x 7 x 7 -> deconv w x 14 x 14 -> deconv C x 28 x 28, BatchNorm + ReLU, tanh;
+    D: conv w /2 -> conv 2w /2 -> FC 1, LeakyReLU 0.2, BatchNorm (or none: a WGAN-GP
+    critic must not normalize across the batch) in the second block."""
+    channels, h, w = quarter(data_shape, "dcgan")
+    G = dcgan_generator(channels, h, w, z_dim, width)
     D = nn.Sequential(
         nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(width, 2 * width, 4, 2, 1), norms[d_norm](2 * width), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), NORMS_2D[d_norm](2 * width), nn.LeakyReLU(0.2),
         nn.Flatten(), nn.Linear(2 * width * h * w, 1),
     )
     G.apply(dcgan_init)
     D.apply(dcgan_init)
-    return G, D
+    return G, finish_d(D, spectral_norm)
+
+
+def infogan_init(module: nn.Module) -> None:
+    """compare_gan's initializers: conv kernels from a normal truncated at 2 std (0.02),
+    linear and deconv weights from N(0, 0.02), zero biases, BatchNorm scale 1 and shift 0."""
+    if isinstance(module, nn.Conv2d):
+        nn.init.trunc_normal_(module.weight, 0.0, 0.02, -0.04, 0.04)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+@register_arch("infogan", hparams={"width": 64, "z_dim": 64},
+               description="compare_gan's InfoGAN MNIST nets (Lucic et al. 2018), full size")
+def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False,
+                  **_):
+    """compare_gan's InfoGAN nets (compare_gan/src/gans/abstract_gan.py, v1; the same
+    layers in compare_gan/architectures/infogan.py), at width 64 exactly theirs:
+    G: FC 1024, BN, lrelu; FC 128x7x7, BN, lrelu; deconv 64 4x4 /2, BN, lrelu; deconv C 4x4 /2;
+    D: conv 64 4x4 /2, lrelu; conv 128 4x4 /2, BN, lrelu; FC 1024, BN, lrelu; FC 1.
+    LeakyReLU slope 0.2 everywhere (compare_gan's G uses lrelu too, not ReLU); TF "SAME"
+    padding, which for these 4x4 stride-2 layers is padding 1 on each side. Their output is a
+    sigmoid for data in [0, 1]; ours is tanh for data in [-1, 1] (tanh(x) = 2 sigmoid(2x) - 1).
+    `d_norm="none"` drops D's BatchNorm, as compare_gan's discriminator_normalization does."""
+    channels, h, w = quarter(data_shape, "infogan")
+    fc = 16 * width  # 1024 at width 64
+    G = nn.Sequential(
+        nn.Linear(z_dim, fc), nn.BatchNorm1d(fc), nn.LeakyReLU(0.2),
+        nn.Linear(fc, 2 * width * h * w), nn.BatchNorm1d(2 * width * h * w), nn.LeakyReLU(0.2),
+        nn.Unflatten(1, (2 * width, h, w)),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+    )
+    D = nn.Sequential(
+        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), NORMS_2D[d_norm](2 * width), nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Linear(2 * width * h * w, fc), NORMS_1D[d_norm](fc), nn.LeakyReLU(0.2),
+        nn.Linear(fc, 1),
+    )
+    G.apply(infogan_init)
+    D.apply(infogan_init)
+    return G, finish_d(D, spectral_norm)
+
+
+@register_arch("began", d_output="image",
+               description="dcgan family's G; D an autoencoder (compare_gan's BEGAN layout, width w)")
+def build_began(data_shape, z_dim: int, width: int = 32, code: int = 64, spectral_norm: bool = False, **_):
+    """BEGAN (Berthelot et al. 2017): G is the dcgan family's G; D is an autoencoder whose
+    output is the reconstruction of its input, laid out as compare_gan's BEGAN
+    (compare_gan/src/gans/BEGAN.py) at width w:
+    encoder conv w 4x4 /2, lrelu; conv 2w 4x4 /2, lrelu; FC to the `code` bottleneck
+    (64 units, as compare_gan), lrelu;
+    decoder FC to 2w x 7 x 7, lrelu; deconv w 4x4 /2, lrelu; deconv C 4x4 /2, tanh
+    (compare_gan: sigmoid, for its data in [0, 1]). No BatchNorm (optional in compare_gan's;
+    left out here, as in the BEGAN paper's autoencoder), N(0, 0.02) init as the dcgan family."""
+    channels, h, w = quarter(data_shape, "began")
+    G = dcgan_generator(channels, h, w, z_dim, width)
+    D = nn.Sequential(
+        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(2 * width * h * w, code), nn.LeakyReLU(0.2),
+        nn.Linear(code, 2 * width * h * w), nn.LeakyReLU(0.2),
+        nn.Unflatten(1, (2 * width, h, w)),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+    )
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    return G, finish_d(D, spectral_norm)

@@ -1,7 +1,20 @@
-"""GAN losses: each is a (d_loss, g_loss) pair over a discriminator's raw outputs.
+"""GAN losses: each is a (d_loss, g_loss) pair over a discriminator's outputs.
 
 `d_loss(D, real, fake, **options)` includes any regularizer; `fake` arrives detached.
-`g_loss(D, fake)` is minimized by the generator.
+`g_loss(D, fake, real)` is minimized by the generator; `real` is the last real batch
+D trained on (a relativistic loss compares against it; the others ignore it).
+
+A loss may also declare:
+- `d_output`: what D must return ("logit": one value per image; "image": an
+  autoencoder's reconstruction), checked against the architecture's;
+- `init_state(device)`: per-run state (a dict of device tensors, e.g. BEGAN's k_t),
+  passed to `d_loss` as `state=` and to `after_d_step`, saved in checkpoints;
+- `after_d_step(D, state, **options)`: run after each D optimizer step (WGAN's
+  weight clipping, BEGAN's k_t update), under `torch.no_grad()`.
+
+D(x) below is D's raw output, sigma the logistic function, E the batch mean; the
+formulas are written with softplus: -log sigma(t) = softplus(-t) and
+-log(1 - sigma(t)) = softplus(t), exact and stable for large |t|.
 """
 
 from __future__ import annotations
@@ -11,6 +24,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from variants.provenance import SOURCES, caller_source
 
 
 @dataclass(frozen=True)
@@ -23,41 +38,94 @@ class Loss:
     # aot_autograd cannot take that double backward (an error in torch 2.14, a silently dropped
     # penalty gradient in older releases), so such a D always runs eagerly.
     double_backward: bool = False
+    d_output: str = "logit"
+    init_state: Callable[[torch.device], dict] | None = None
+    after_d_step: Callable | None = None
 
 
 LOSSES: dict[str, Loss] = {}
 
 
 def register_loss(loss: Loss) -> Loss:
+    from variants.archs import D_OUTPUTS, describe_source
+
+    source = caller_source()
+    if loss.name in LOSSES and SOURCES["loss", loss.name] != source:
+        raise ValueError(f"loss {loss.name!r} is already registered (by {describe_source(SOURCES['loss', loss.name])})")
+    if loss.d_output not in D_OUTPUTS:
+        raise ValueError(f"loss {loss.name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, got {loss.d_output!r}")
     LOSSES[loss.name] = loss
+    SOURCES["loss", loss.name] = source
     return loss
 
 
-# Non-saturating loss (Goodfellow et al. 2014): the BCE of the logits, written with
-# softplus, which is BCE-with-logits exactly and stable for large logits.
+def ns_d_loss(D, real, fake):
+    """The BCE of D's logits: real images labelled 1, fakes 0."""
+    return F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+
+
+# Non-saturating loss (Goodfellow et al. 2014): the BCE of the logits.
 register_loss(Loss(
     name="ns",
-    d_loss=lambda D, real, fake: F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean(),
-    g_loss=lambda D, fake: F.softplus(-D(fake)).mean(),
+    d_loss=ns_d_loss,
+    g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
     paper="Goodfellow et al. 2014, Generative Adversarial Nets",
+))
+
+# Minimax (Goodfellow et al. 2014; Lucic et al.'s "MM GAN"): D as ns; G minimizes
+# E log(1 - sigma(D(G(z)))) = -E softplus(D(G(z))), which saturates when D is confident.
+register_loss(Loss(
+    name="mm",
+    d_loss=ns_d_loss,
+    g_loss=lambda D, fake, real: -F.softplus(D(fake)).mean(),
+    paper="Goodfellow et al. 2014, Generative Adversarial Nets (minimax loss)",
 ))
 
 # Least squares with a=0, b=c=1 (Mao et al. 2017, eq. 2), halves as in the paper.
 register_loss(Loss(
     name="ls",
     d_loss=lambda D, real, fake: 0.5 * (D(real) - 1).square().mean() + 0.5 * D(fake).square().mean(),
-    g_loss=lambda D, fake: 0.5 * (D(fake) - 1).square().mean(),
+    g_loss=lambda D, fake, real: 0.5 * (D(fake) - 1).square().mean(),
     paper="Mao et al. 2017, Least Squares Generative Adversarial Networks",
 ))
 
 
+# ---------------------------------------------------------------- gradient penalties
+
+def input_gradient(D, points: torch.Tensor) -> torch.Tensor:
+    """grad_x D(x) at `points`, per sample, with create_graph so a penalty on it trains D."""
+    points = points.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(points).sum(), points, create_graph=True)
+    return grad.flatten(1)
+
+
+def unit_gradient_penalty(D, points: torch.Tensor) -> torch.Tensor:
+    """E (||grad D(x)||_2 - 1)^2 over `points`."""
+    return (input_gradient(D, points).norm(dim=1) - 1).square().mean()
+
+
+def per_sample(batch: torch.Tensor) -> tuple[int, ...]:
+    return (batch.size(0),) + (1,) * (batch.dim() - 1)
+
+
 def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Gulrajani et al. 2017: (||grad D(x_hat)||_2 - 1)^2 at random points between
-    real and fake images; create_graph so the penalty itself trains D."""
-    eps = torch.rand((real.size(0),) + (1,) * (real.dim() - 1), device=real.device)
-    x_hat = torch.lerp(fake, real, eps).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    """Gulrajani et al. 2017: at random points between real and fake images."""
+    eps = torch.rand(per_sample(real), device=real.device)
+    return unit_gradient_penalty(D, torch.lerp(fake, real, eps))
+
+
+def dragan_penalty(D, real: torch.Tensor) -> torch.Tensor:
+    """Kodali et al. 2017, as compare_gan's DRAGAN (compare_gan/src/gans/DRAGAN.py):
+    x_p = x + 0.5 std(x) u, with std over the whole real batch (population std, as numpy's)
+    and u ~ U[0, 1] per pixel; x_hat = x + a (x_p - x), a ~ U[0, 1] per sample."""
+    perturbed = real + 0.5 * real.std(correction=0) * torch.rand_like(real)
+    a = torch.rand(per_sample(real), device=real.device)
+    return unit_gradient_penalty(D, torch.lerp(real, perturbed, a))
+
+
+def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
+    """Mescheder et al. 2018: E ||grad_x D(x)||^2 on real data."""
+    return input_gradient(D, real).square().sum(dim=1).mean()
 
 
 def wgan_gp_d_loss(D, real, fake, gp_weight: float = 10.0):
@@ -67,7 +135,115 @@ def wgan_gp_d_loss(D, real, fake, gp_weight: float = 10.0):
 register_loss(Loss(
     name="wgan-gp",
     d_loss=wgan_gp_d_loss,
-    g_loss=lambda D, fake: -D(fake).mean(),
+    g_loss=lambda D, fake, real: -D(fake).mean(),
     paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
     double_backward=True,
+))
+
+register_loss(Loss(
+    name="dragan",
+    d_loss=lambda D, real, fake, gp_weight=10.0: ns_d_loss(D, real, fake) + gp_weight * dragan_penalty(D, real),
+    g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
+    paper="Kodali et al. 2017, On Convergence and Stability of GANs (DRAGAN)",
+    double_backward=True,
+))
+
+register_loss(Loss(
+    name="r1",
+    d_loss=lambda D, real, fake, gamma=10.0: ns_d_loss(D, real, fake) + gamma / 2 * r1_penalty(D, real),
+    g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
+    paper="Mescheder et al. 2018, Which Training Methods for GANs do actually Converge?",
+    double_backward=True,
+))
+
+
+# ---------------------------------------------------------------- WGAN (weight clipping)
+
+@torch.no_grad()
+def clip_weights(D, state, clip: float = 0.01, **_):
+    """Arjovsky et al. 2017: every parameter of the critic into [-c, c] after its step."""
+    for parameter in D.parameters():
+        parameter.clamp_(-clip, clip)
+
+
+register_loss(Loss(
+    name="wgan",
+    d_loss=lambda D, real, fake, **_: D(fake).mean() - D(real).mean(),
+    g_loss=lambda D, fake, real: -D(fake).mean(),
+    paper="Arjovsky et al. 2017, Wasserstein GAN",
+    after_d_step=clip_weights,
+))
+
+
+# ---------------------------------------------------------------- hinge (SNGAN)
+
+register_loss(Loss(
+    name="hinge",
+    d_loss=lambda D, real, fake: F.relu(1 - D(real)).mean() + F.relu(1 + D(fake)).mean(),
+    g_loss=lambda D, fake, real: -D(fake).mean(),
+    paper="Miyato et al. 2018, Spectral Normalization for Generative Adversarial Networks (hinge loss)",
+))
+
+
+# ---------------------------------------------------------------- relativistic average (RaGAN)
+
+def relativistic(D, real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+    """C_r = D(x) - E D(G(z)) and C_f = D(G(z)) - E D(x)."""
+    d_real, d_fake = D(real), D(fake)
+    return d_real - d_fake.mean(), d_fake - d_real.mean()
+
+
+def ragan_d_loss(D, real, fake):
+    c_real, c_fake = relativistic(D, real, fake)
+    return F.softplus(-c_real).mean() + F.softplus(c_fake).mean()
+
+
+def ragan_g_loss(D, fake, real):
+    c_real, c_fake = relativistic(D, real, fake)
+    return F.softplus(-c_fake).mean() + F.softplus(c_real).mean()
+
+
+register_loss(Loss(
+    name="ragan",
+    d_loss=ragan_d_loss,
+    g_loss=ragan_g_loss,
+    paper="Jolicoeur-Martineau 2018, The relativistic discriminator: a key element missing from standard GAN",
+))
+
+
+# ---------------------------------------------------------------- BEGAN
+
+def reconstruction_error(D, images: torch.Tensor) -> torch.Tensor:
+    """L(v) = E |v - AE(v)|, the L1 error of D's reconstruction."""
+    return (images - D(images)).abs().mean()
+
+
+def began_init_state(device: torch.device) -> dict:
+    return {"k": torch.zeros((), device=device),  # k_0 = 0
+            "balance": torch.zeros((), device=device),  # gamma L(x) - L(G(z)) of the last D step
+            "convergence": torch.zeros((), device=device)}  # M = L(x) + |gamma L(x) - L(G(z))|
+
+
+def began_d_loss(D, real, fake, state, gamma: float = 0.5, **_):
+    loss_real, loss_fake = reconstruction_error(D, real), reconstruction_error(D, fake)
+    balance = (gamma * loss_real - loss_fake).detach()
+    state["balance"], state["convergence"] = balance, loss_real.detach() + balance.abs()
+    return loss_real - state["k"] * loss_fake
+
+
+@torch.no_grad()
+def began_update_k(D, state, lambda_k: float = 0.001, **_):
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), from the L values of the
+    D step just taken; in place, on the device (no host sync)."""
+    state["k"].add_(lambda_k * state["balance"]).clamp_(0.0, 1.0)
+
+
+register_loss(Loss(
+    name="began",
+    d_loss=began_d_loss,
+    g_loss=lambda D, fake, real: reconstruction_error(D, fake),
+    paper="Berthelot et al. 2017, BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+    d_output="image",
+    init_state=began_init_state,
+    after_d_step=began_update_k,
 ))

@@ -1,16 +1,20 @@
 """The variant registry: a variant is a named recipe of architecture + loss + the
 hyperparameters of the paper it comes from (timm-style: `register_variant`,
-`list_variants`, `get_variant`)."""
+`list_variants`, `get_variant`). The registry remembers which module registered each
+variant (`Variant.source`: "builtin", or the plug-in's module, file and sha256)."""
 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, replace
 
 import torch
 
-from variants.archs import ARCHS
+from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS, describe_source
 from variants.losses import LOSSES
+from variants.optimizers import OPTIMIZERS
+from variants.provenance import BUILTIN, SOURCES, caller_source
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Hparams:
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1  # D updates per G update
     width: int = 64  # base channels (conv) or units (MLP)
+    optimizer: str = "adam"  # a name in variants.optimizers.OPTIMIZERS (adam, rmsprop)
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,28 @@ class Variant:
     paper: str
     arch_options: dict = field(default_factory=dict)  # e.g. {"d_norm": "none"}
     loss_options: dict = field(default_factory=dict)  # e.g. {"gp_weight": 10.0}
+    source: object = BUILTIN  # set by register_variant: "builtin" or {"module", "file", "sha256"}
 
     def build(self, data_shape) -> tuple[torch.nn.Module, torch.nn.Module]:
         return ARCHS[self.arch](data_shape, self.hparams.z_dim, self.hparams.width, **self.arch_options)
 
-    def d_loss(self, D, real, fake) -> torch.Tensor:
-        return LOSSES[self.loss].d_loss(D, real, fake, **self.loss_options)
+    def new_loss_state(self, device: torch.device) -> dict:
+        """The loss's per-run state (BEGAN's k_t), fresh; empty for stateless losses."""
+        init = LOSSES[self.loss].init_state
+        return init(device) if init is not None else {}
 
-    def g_loss(self, D, fake) -> torch.Tensor:
-        return LOSSES[self.loss].g_loss(D, fake)
+    def d_loss(self, D, real, fake, state: dict | None = None) -> torch.Tensor:
+        loss = LOSSES[self.loss]
+        stateful = {"state": state} if loss.init_state is not None else {}
+        return loss.d_loss(D, real, fake, **self.loss_options, **stateful)
+
+    def g_loss(self, D, fake, real) -> torch.Tensor:
+        return LOSSES[self.loss].g_loss(D, fake, real)
+
+    def after_d_step(self, D, state: dict) -> None:
+        hook = LOSSES[self.loss].after_d_step
+        if hook is not None:
+            hook(D, state, **self.loss_options)
 
     def with_hparams(self, **changes) -> "Variant":
         return replace(self, hparams=replace(self.hparams, **changes))
@@ -50,20 +68,71 @@ class Variant:
 VARIANTS: dict[str, Variant] = {}
 
 
+class UnknownVariant(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+class BadVariant(UnknownVariant):
+    """A variant or pairing that cannot be registered or built: the CLI prints it as one
+    `error:` line, as it does an unknown name."""
+
+
+def check_pairing(arch: str, loss: str) -> None:
+    """A loss needs a D of its output kind (data on both: `Loss.d_output`, `ArchSpec.d_output`)."""
+    needs, gives = LOSSES[loss].d_output, ARCH_SPECS[arch].d_output
+    if needs != gives:
+        raise BadVariant(f"loss {loss!r} needs a D that returns {D_OUTPUTS[needs]}, but architecture {arch!r}'s D "
+                         f"returns {D_OUTPUTS[gives]}; pair {loss!r} with an architecture whose D returns "
+                         f"{D_OUTPUTS[needs]} ({', '.join(archs_for(needs))})")
+
+
+def archs_for(d_output: str) -> list[str]:
+    return sorted(name for name, spec in ARCH_SPECS.items() if spec.d_output == d_output)
+
+
+def check_hparams(hp) -> None:
+    if not isinstance(hp, Hparams):
+        raise BadVariant(f"hparams must be a variants.Hparams, got {type(hp).__name__}")
+    for name in ("z_dim", "batch_size", "n_critic", "width"):
+        value = getattr(hp, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadVariant(f"hparams.{name} must be a positive integer, got {value!r}")
+    for name in ("lr_g", "lr_d"):
+        value = getattr(hp, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise BadVariant(f"hparams.{name} must be a positive number, got {value!r}")
+    if len(tuple(hp.betas)) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in hp.betas):
+        raise BadVariant(f"hparams.betas must be two numbers in [0, 1), got {hp.betas!r}")
+    if hp.optimizer not in OPTIMIZERS:
+        raise BadVariant(f"unknown optimizer {hp.optimizer!r}; known: {', '.join(sorted(OPTIMIZERS))}")
+
+
+def check_variant(variant: Variant) -> None:
+    for kind, name, known in (("architecture", variant.arch, ARCHS), ("loss", variant.loss, LOSSES)):
+        if name not in known:
+            raise BadVariant(f"variant {variant.name!r}: unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+    check_pairing(variant.arch, variant.loss)
+    check_hparams(variant.hparams)
+
+
 def register_variant(variant: Variant) -> Variant:
-    if variant.arch not in ARCHS or variant.loss not in LOSSES:
-        raise ValueError(f"{variant.name}: unknown arch {variant.arch!r} or loss {variant.loss!r}")
+    """Add `variant` under its name, remembering the module that registered it. A name
+    registered by another module, an unknown architecture or loss, a pairing whose D
+    outputs differ, or bad hyperparameters raise `BadVariant`."""
+    source = caller_source()
+    if variant.name in VARIANTS and SOURCES["variant", variant.name] != source:
+        raise BadVariant(f"variant {variant.name!r} is already registered "
+                         f"(by {describe_source(SOURCES['variant', variant.name])})")
+    check_variant(variant)
+    variant = replace(variant, source=source)
     VARIANTS[variant.name] = variant
+    SOURCES["variant", variant.name] = source
     return variant
 
 
 def list_variants() -> list[str]:
     return sorted(VARIANTS)
-
-
-class UnknownVariant(KeyError):
-    def __str__(self):
-        return self.args[0]
 
 
 def get_variant(name: str) -> Variant:
@@ -81,14 +150,27 @@ def combine(arch: str, loss: str) -> Variant:
     for kind, name, known in (("architecture", arch, ARCHS), ("loss", loss, LOSSES)):
         if name not in known:
             raise UnknownVariant(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
-    recipe = next(v for v in VARIANTS.values() if v.loss == loss)
-    shape = next(v for v in VARIANTS.values() if v.arch == arch)
+    check_pairing(arch, loss)
+    recipe = next((v for v in VARIANTS.values() if v.loss == loss), None)
+    shape = next((v for v in VARIANTS.values() if v.arch == arch), None)
+    # The architecture's own sizes (infogan: width and z 64) over the width of the named
+    # variant built on it; a loss no named variant uses trains with the default recipe.
+    sizes = {"width": shape.hparams.width} if shape else {}
+    sizes.update(ARCH_SPECS[arch].hparams)
+    hparams = replace(recipe.hparams if recipe else Hparams(), **sizes)
     # A per-sample gradient penalty needs a critic that does not normalize across the batch.
-    arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and arch == "dcgan" else {}
-    return Variant(name=f"{arch}+{loss}", arch=arch, loss=loss,
-                   hparams=replace(recipe.hparams, width=shape.hparams.width),
-                   paper=f"{LOSSES[loss].paper}; architecture of {shape.name}",
-                   arch_options=arch_options, loss_options=dict(recipe.loss_options))
+    arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and takes_option(arch, "d_norm") else {}
+    sources = [s for s in (SOURCES["loss", loss], SOURCES["arch", arch]) if s != BUILTIN]
+    return Variant(name=f"{arch}+{loss}", arch=arch, loss=loss, hparams=hparams,
+                   paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
+                   arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
+                   source=sources[0] if sources else BUILTIN)
+
+
+def takes_option(arch: str, option: str) -> bool:
+    import inspect
+
+    return option in inspect.signature(ARCHS[arch]).parameters
 
 
 def variant_from_config(config: dict) -> Variant:
@@ -97,7 +179,7 @@ def variant_from_config(config: dict) -> Variant:
     known = VARIANTS.get(config["variant"])
     return Variant(name=config["variant"], arch=config["arch"], loss=config["loss"], hparams=Hparams(**hparams),
                    paper=known.paper if known else "", arch_options=dict(config["arch_options"]),
-                   loss_options=dict(config["loss_options"]))
+                   loss_options=dict(config["loss_options"]), source=config.get("source", BUILTIN))
 
 
 def select_variants(spec: str) -> list[Variant]:
@@ -106,3 +188,18 @@ def select_variants(spec: str) -> list[Variant]:
     if not names:
         raise UnknownVariant("no variant named; use 'all' or NAME[,NAME...]")
     return [get_variant(name) for name in dict.fromkeys(names)]
+
+
+def architectures_summary(data_shape=(1, 28, 28)) -> str:
+    """One line per architecture: its D output and parameter counts at the sizes it trains
+    with in a pairing (its own, else the named variant's built on it), for `gan-bench list`."""
+    lines = ["architectures (parameters at the size a pairing trains them):"]
+    for name, spec in sorted(ARCH_SPECS.items()):
+        shape = next((v for v in VARIANTS.values() if v.arch == name), None)
+        sizes = {"width": shape.hparams.width, "z_dim": shape.hparams.z_dim} if shape else {}
+        sizes = {**Hparams().__dict__, **sizes, **spec.hparams}
+        G, D = spec.builder(data_shape, sizes["z_dim"], sizes["width"])
+        count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+        lines.append(f"  {name}: G {count(G):,}, D {count(D):,} (z {sizes['z_dim']}, width {sizes['width']}; "
+                     f"D returns {D_OUTPUTS[spec.d_output]}){' - ' + spec.description if spec.description else ''}")
+    return "\n".join(lines)
