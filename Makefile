@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVICE ?= auto
 PRESET ?= quick
+# `make run`: a starter set that finishes in minutes on a 2-core CPU; VARIANTS=all trains the whole zoo.
+VARIANTS ?= vanilla,dcgan,lsgan,wgan-gp
 
 .PHONY: install fetch run test clean bench bench-compare publish
 
@@ -23,7 +25,7 @@ fetch: install
 	$(BIN)/gan-bench fetch
 
 run: fetch
-	$(BIN)/gan-bench run --variants all --preset $(PRESET) --device $(DEVICE)
+	$(BIN)/gan-bench run --variants $(VARIANTS) --preset $(PRESET) --device $(DEVICE)
 
 test: fetch
 	$(BIN)/python -m pytest
