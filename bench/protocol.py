@@ -178,11 +178,6 @@ class GanState:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
 
-def adam(params, lr: float, betas, device: torch.device) -> torch.optim.Adam:
-    # Fused Adam updates all parameters in one kernel (CUDA) or one loop (CPU).
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
-
-
 def optimizer(params, lr: float, hparams, device: torch.device) -> torch.optim.Optimizer:
     """The variant's optimizer (`Hparams.optimizer`, from the registry in
     variants/optimizers.py), fused where torch has a fused form for this device."""

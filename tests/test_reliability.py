@@ -48,6 +48,18 @@ def wait_for_checkpoint(out, process, timeout=120):
     return False
 
 
+def sigkill_after_a_checkpoint(args, out, mnist_dir):
+    """Start the CLI, SIGKILL it at a random point after its first checkpoint, and check it
+    left a checkpoint and no record."""
+    process = gan_bench(*args, "--out", str(out), data_dir=mnist_dir)
+    assert wait_for_checkpoint(out, process)
+    time.sleep(random.uniform(0.0, 0.3))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert records_in(out) == []  # killed before it could finish
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
@@ -58,13 +70,7 @@ def uninterrupted(mnist_dir, tmp_path_factory):
 
 
 def test_sigkill_at_a_random_point_then_resume_gives_the_uninterrupted_record(mnist_dir, tmp_path, uninterrupted):
-    process = gan_bench(*RUN, "--out", str(tmp_path), data_dir=mnist_dir)
-    assert wait_for_checkpoint(tmp_path, process)
-    time.sleep(random.uniform(0.0, 0.3))
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert records_in(tmp_path) == []  # killed before it could finish
+    sigkill_after_a_checkpoint(RUN, tmp_path, mnist_dir)
 
     result = runner.invoke(app, [*RUN, "--out", str(tmp_path), "--data-dir", str(mnist_dir), "--resume"])
     assert result.exit_code == 0, result.output

@@ -1,9 +1,6 @@
 """The variant zoo: each loss's value and sign on small hand-made inputs, the protocol
 hooks (weight clipping, spectral norm, BEGAN's k_t), architectures, pairings, resume."""
 
-import random
-import signal
-import time
 
 import pytest
 import torch
@@ -16,7 +13,7 @@ from bench.cli import app
 from bench.protocol import init_state, train_step
 from bench.records import deterministic_view, load_record
 from bench.systems import count_params
-from test_reliability import gan_bench, records_in, wait_for_checkpoint  # noqa: E402  (tests/ is on sys.path)
+from test_reliability import records_in, sigkill_after_a_checkpoint  # noqa: E402  (tests/ is on sys.path)
 from variants.archs import spectral_norm_layers
 from variants.losses import LOSSES, dragan_penalty, r1_penalty
 
@@ -232,12 +229,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_record(name, mnist_dir, tmp
     uninterrupted = deterministic_view(load_record(path))
 
     out = tmp_path / "b"
-    process = gan_bench(*run, "--out", str(out), data_dir=mnist_dir)
-    assert wait_for_checkpoint(out, process)
-    time.sleep(random.uniform(0.0, 0.3))
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert records_in(out) == []
+    sigkill_after_a_checkpoint(run, out, mnist_dir)
     (checkpoint,) = out.glob("checkpoints/*/*.pt")
     if name == "began":
         assert load_checkpoint(checkpoint)["state"]["loss_state"]["k"].item() > 0
