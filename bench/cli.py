@@ -73,7 +73,7 @@ def variant_rows() -> list[dict]:
         hp = v.hparams
         G, D = v.build((1, 28, 28))
         options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())
-        rows.append({"name": name, "arch": f"{v.arch} ({options})" if options else v.arch, "loss": v.loss,
+        rows.append({"name": name, "arch": v.arch, "arch_options": options, "loss": v.loss,
                      "params_g": count_params(G), "params_d": count_params(D), "n_critic": hp.n_critic,
                      "z_dim": hp.z_dim, "batch_size": hp.batch_size, "optimizer": hp.optimizer,
                      "lr_g": hp.lr_g, "lr_d": hp.lr_d, "betas": list(hp.betas), "paper": v.paper,
@@ -96,7 +96,8 @@ def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption)
         Column("n_critic", "n_critic", justify="right"), Column("optimizer", "optimizer"),
         Column("z_dim", "z", justify="right"), Column("batch_size", "batch", justify="right"),
         Column("lr_g", "lr G", lambda x: f"{x:g}"), Column("lr_d", "lr D", lambda x: f"{x:g}"),
-        Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"), Column("paper", "paper"),
+        Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"), Column("arch_options", "arch options"),
+        Column("paper", "paper"),
         Column("source", "source"),
     ]
     emit(variant_rows(), columns, fmt, title="gan-bench variants (all columns: --format json)")

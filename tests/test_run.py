@@ -95,6 +95,31 @@ def test_list_shows_every_variant():
         assert name in result.output
 
 
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_list_never_cuts_a_value_and_fits_a_narrow_terminal(columns):
+    """In a pipe rich assumes 80 columns; values must survive whole, so grep finds them."""
+    result = runner.invoke(app, ["list"], env={"COLUMNS": columns})
+    assert result.exit_code == 0 and "…" not in result.output
+    table = result.output.split("architectures")[0]
+    assert max(len(line) for line in table.splitlines()) <= int(columns)
+    rows = {line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")}
+    assert rows == set(variants.list_variants())
+
+
+def test_list_formats_for_scripts_carry_every_column():
+    import csv
+    import io
+
+    as_json = json.loads(runner.invoke(app, ["list", "--format", "json"]).output)
+    as_csv = list(csv.DictReader(io.StringIO(runner.invoke(app, ["list", "--format", "csv"]).output)))
+    assert [row["name"] for row in as_json] == [row["name"] for row in as_csv] == variants.list_variants()
+    wgan = next(row for row in as_json if row["name"] == "wgan-gp")
+    assert wgan["n_critic"] == 5 and wgan["arch_options"] == "d_norm=none" and wgan["source"] == "builtin"
+    assert set(as_json[0]) == set(as_csv[0])
+    result = runner.invoke(app, ["list", "--format", "yaml"])
+    assert result.exit_code == 2 and "unknown format 'yaml'" in result.output
+
+
 def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir, tmp_path):
     result = run_cli("--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
                      "--data-dir", str(mnist_dir))
