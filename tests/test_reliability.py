@@ -60,6 +60,17 @@ def sigkill_after_a_checkpoint(args, out, mnist_dir):
     assert records_in(out) == []  # killed before it could finish
 
 
+def assert_resume_gives(args, out, mnist_dir, uninterrupted):
+    """`--resume` continues the killed run from its checkpoint and ends with the
+    uninterrupted run's record, timings aside."""
+    result = runner.invoke(app, [*args, "--out", str(out), "--data-dir", str(mnist_dir), "--resume"])
+    assert result.exit_code == 0, result.output
+    (path,) = records_in(out)
+    record = load_record(path)
+    assert record["history"] and record["history"][0]["resumed_at_step"] > 0
+    assert deterministic_view(record) == uninterrupted
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
@@ -72,12 +83,7 @@ def uninterrupted(mnist_dir, tmp_path_factory):
 def test_sigkill_at_a_random_point_then_resume_gives_the_uninterrupted_record(mnist_dir, tmp_path, uninterrupted):
     sigkill_after_a_checkpoint(RUN, tmp_path, mnist_dir)
 
-    result = runner.invoke(app, [*RUN, "--out", str(tmp_path), "--data-dir", str(mnist_dir), "--resume"])
-    assert result.exit_code == 0, result.output
-    (path,) = records_in(tmp_path)
-    record = load_record(path)
-    assert record["history"] and record["history"][0]["resumed_at_step"] > 0
-    assert deterministic_view(record) == uninterrupted
+    assert_resume_gives(RUN, tmp_path, mnist_dir, uninterrupted)
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

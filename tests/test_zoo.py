@@ -13,7 +13,7 @@ from bench.cli import app
 from bench.protocol import init_state, train_step
 from bench.records import deterministic_view, load_record
 from bench.systems import count_params
-from test_reliability import records_in, sigkill_after_a_checkpoint  # noqa: E402  (tests/ is on sys.path)
+from test_reliability import assert_resume_gives, records_in, sigkill_after_a_checkpoint  # noqa: E402  (tests/ is on sys.path)
 from variants.archs import spectral_norm_layers
 from variants.losses import LOSSES, dragan_penalty, r1_penalty
 
@@ -234,9 +234,4 @@ def test_sigkill_then_resume_gives_the_uninterrupted_record(name, mnist_dir, tmp
     if name == "began":
         assert load_checkpoint(checkpoint)["state"]["loss_state"]["k"].item() > 0
 
-    result = runner.invoke(app, [*run, "--out", str(out), "--data-dir", str(mnist_dir), "--resume"])
-    assert result.exit_code == 0, result.output
-    (path,) = records_in(out)
-    record = load_record(path)
-    assert record["history"] and record["history"][0]["resumed_at_step"] > 0
-    assert deterministic_view(record) == uninterrupted
+    assert_resume_gives(run, out, mnist_dir, uninterrupted)
