@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.report import load_records
+from bench.report import load_records, seed_stats
 
 # Runs pair up across machines by variant name, seed, preset and budget (the generator
 # steps it came to, or the training seconds).
@@ -35,8 +35,10 @@ def ok_by_key(results_dir: Path) -> tuple[dict, str]:
     return {pair_key(r): r for r in ok}, machines[0]
 
 
-def spread(values: list[float]) -> float | None:
-    return statistics.stdev(values) if len(values) >= 2 else None
+def seed_std(values: list[float]) -> float | None:
+    """The report's seed statistics; None rather than NaN with one seed (JSON has no NaN)."""
+    std = seed_stats(values)["std"]
+    return None if std != std else std
 
 
 def compare_machines(dir_a: Path, dir_b: Path) -> tuple[list[dict], str, str]:
@@ -55,7 +57,7 @@ def compare_machines(dir_a: Path, dir_b: Path) -> tuple[list[dict], str, str]:
             "variant": variant, "seeds": " ".join(str(k[1]) for k in keys),
             "fid_mnist_a": statistics.fmean(fid_a), "fid_mnist_b": statistics.fmean(fid_b),
             "same_seed_abs_diff": statistics.fmean(abs(a - b) for a, b in zip(fid_a, fid_b)),
-            "seed_std_a": spread(fid_a), "seed_std_b": spread(fid_b),
+            "seed_std_a": seed_std(fid_a), "seed_std_b": seed_std(fid_b),
             "identical_metrics": sum(runs_a[k]["metrics"] == runs_b[k]["metrics"] for k in keys),
         })
     return rows, machine_a, machine_b

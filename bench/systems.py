@@ -138,14 +138,13 @@ class MemoryProbe:
             return "cuda_allocated_growth"
         return "cpu_rss_growth" + ("_approximate" if self.approximate else "")
 
-    def peak(self, window: str = "training") -> dict:
+    def peak(self) -> dict:
         """The training window's figures (closing the current training window first)."""
-        if window == "training":
-            self._end("training")
-            self._begin()
-        figures = {"peak_mem_bytes": self.peaks.get(window), "peak_mem_kind": self.kind}
+        self._end("training")
+        self._begin()
+        figures = {"peak_mem_bytes": self.peaks.get("training"), "peak_mem_kind": self.kind}
         if self.cuda:
-            figures["peak_mem_reserved_bytes"] = self.reserved_peaks.get(window)
+            figures["peak_mem_reserved_bytes"] = self.reserved_peaks.get("training")
         return figures
 
     def state_dict(self) -> dict:
