@@ -1,8 +1,9 @@
-"""Sample quality inside a run: the cheap `fid_mnist` curve and the final evaluation.
+"""Sample quality inside a run: the cheap FID curve and the final evaluation.
 
 Samples come from fixed latent seeds through `sample_uint8`, which never touches the
-training RNG, so evaluating does not change what a run learns. The real set is always
-the 10,000 MNIST test images; its statistics are cached per feature network.
+training RNG, so evaluating does not change what a run learns. The real set is the
+dataset's reference set (MNIST: the 10,000 test digits; Stacked MNIST: 26,000 stacks of
+test digits); its statistics are cached per feature network.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from bench.datasets import Dataset
 from bench.errors import BenchError
 from bench.protocol import Preset
 from bench.metrics import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
+from bench.metrics.stacked import fid_stacked, stacked_metrics
 
 CURVE_SEED = 10_000  # latents of curve point k come from seed CURVE_SEED + step
 FINAL_SEED = 20_000
@@ -23,11 +27,26 @@ CPU_INCEPTION_REASON = ("skipped on CPU by the {preset} preset: Inception at 299
                         "on a 2-core CPU; use `gan-bench eval CHECKPOINT --inception-samples N` or a GPU")
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How a dataset's samples are scored: (fake, real, device, cache_dir) -> figure(s)."""
+
+    curve: Callable  # -> the dataset's fid_key alone, for the convergence curve
+    final: Callable  # -> every figure of the final evaluation
+
+
+SCORING = {
+    "mnist": Scoring(curve=fid_mnist, final=mnist_metrics),
+    "stacked-mnist": Scoring(curve=fid_stacked, final=stacked_metrics),
+}
+
+
 @dataclass
 class Evaluator:
     z_dim: int
     preset: Preset
-    test_images: torch.Tensor  # uint8 [10000,1,28,28] on the CPU
+    dataset: Dataset
+    reference_images: torch.Tensor  # uint8 [N,C,28,28] on the CPU: the dataset's reference set
     device: torch.device
     cache_dir: Path
     data_dir: Path | None = None
@@ -36,21 +55,22 @@ class Evaluator:
 
     def curve(self, G: torch.nn.Module, step: int) -> dict:
         fake = sample_uint8(G, self.z_dim, self.preset.eval_samples, self.device, seed=CURVE_SEED + step)
-        return {"fid_mnist": fid_mnist(fake, self.test_images, self.device, self.cache_dir)}
+        score = SCORING[self.dataset.name].curve
+        return {self.dataset.fid_key: score(fake, self.reference_images, self.device, self.cache_dir)}
 
     def final(self, G: torch.nn.Module, samples: int | None = None) -> tuple[dict, float]:
         """All quality figures of docs/figures.md; returns (metrics, seconds spent)."""
         began = time.perf_counter()
-        n = samples or self.preset.final_samples
+        n = samples or self.dataset.final_samples(self.preset)
         fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)
-        metrics = mnist_metrics(fake, self.test_images, self.device, self.cache_dir)
+        metrics = SCORING[self.dataset.name].final(fake, self.reference_images, self.device, self.cache_dir)
         metrics["absent"] = {}
         n_inception, why_not = self.inception_plan()
         if n_inception:
             try:
                 path, info = inception_weights(self.data_dir, log=lambda _: None)
                 self.inception = {"sha256": info["sha256"], "source": info.get("source")}
-                extra = inception_metrics(fake[:n_inception], self.test_images[:n_inception], self.device,
+                extra = inception_metrics(fake[:n_inception], self.reference_images[:n_inception], self.device,
                                           self.cache_dir, path)
                 metrics["absent"].update(extra.pop("absent", {}))
                 # n_fake/n_real stay the MNIST metrics' counts; the Inception ones get their own key.
@@ -74,10 +94,11 @@ class Evaluator:
         return {"mnist_classifier_sha256": CLASSIFIER_SHA256, "inception_sha256": self.inception.get("sha256")}
 
 
-def time_to_fid(curve: list[dict], threshold: float) -> dict:
-    """The first curve point whose fid_mnist reaches the threshold (training seconds, step)."""
+def time_to_fid(curve: list[dict], threshold: float, fid_key: str = "fid_mnist") -> dict:
+    """The first curve point whose FID (the dataset's `fid_key`) reaches the threshold
+    (training seconds, step)."""
     for point in curve:
-        if point.get("fid_mnist") is not None and point["fid_mnist"] <= threshold:
+        if point.get(fid_key) is not None and point[fid_key] <= threshold:
             return {"threshold": threshold, "train_s": point["train_s"], "step": point["step"],
                     "images_seen": point["images_seen"]}
     return {"threshold": threshold, "train_s": None, "step": None, "images_seen": None}

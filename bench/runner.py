@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import assets
 from bench.checkpoints import load_checkpoint
+from bench.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, use_device
 from bench.errors import BenchError
 from bench.evaluation import Evaluator, time_to_fid
@@ -44,6 +45,7 @@ class RunPlan:
     preset: str
     device: torch.device
     out: Path
+    dataset: str = "mnist"
     steps: int | None = None
     train_seconds: float | None = None
     checkpoint_every: int | None = None
@@ -67,6 +69,7 @@ def check_plan(plan: RunPlan) -> None:
     """Refuse bad input before any training or writing starts."""
     if plan.preset not in PRESETS:
         raise BenchError(f"unknown preset {plan.preset!r}; choose one of {', '.join(PRESETS)}")
+    get_dataset(plan.dataset)
     for option, value in (("--steps", plan.steps), ("--checkpoint-every", plan.checkpoint_every),
                           ("--train-seconds", plan.train_seconds)):
         if value is not None and not value > 0:
@@ -152,11 +155,11 @@ def prime_libraries(variant: Variant, train_images: torch.Tensor, device: torch.
         train_step(variant, init_state(variant, train_images, device, seed=0))
 
 
-def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: Progress | None,
+def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Progress | None,
             should_stop) -> dict | None:
-    train_images = mnist["train_images"]
+    train_images, dataset = data["train_images"], DATASETS[plan.dataset]
     preset = PRESETS[plan.preset]
-    config = RunConfig(variant, seed, preset,
+    config = RunConfig(variant, seed, preset, dataset,
                        generator_steps(preset, variant, len(train_images), plan.steps, plan.train_seconds),
                        plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
                        budget_label(preset, plan.steps, plan.train_seconds))
@@ -194,7 +197,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
             progress.update(task, completed=min(point["train_s"], config.train_seconds) if by_time else point["step"],
                             stats=f"{rate:,.0f} img/s  {losses}")
 
-    evaluator = Evaluator(variant.hparams.z_dim, preset, mnist["test_images"], plan.device,
+    evaluator = Evaluator(variant.hparams.z_dim, preset, dataset, data["reference_images"], plan.device,
                           cache_dir=Path(plan.data_dir or assets.default_data_dir()) / "fid-cache",
                           data_dir=plan.data_dir)
     hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
@@ -204,7 +207,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "variant": variant.name, "seed": seed,
         "config": described, "config_hash": cfg_hash, "env": environment(plan.device),
-        "data": {"mnist_sha256": assets.MNIST_SHA256}, "history": history,
+        "data": {"dataset": dataset.name, "mnist_sha256": assets.MNIST_SHA256, "sha256": data["sha256"]},
+        "history": history,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tick = time.perf_counter()
@@ -222,7 +226,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, mnist: dict, progress: P
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
                       curve=outcome["curve"], systems=outcome["systems"], metrics=metrics,
                       feature_nets=evaluator.feature_nets(),
-                      time_to_fid=time_to_fid(outcome["curve"], preset.fid_threshold),
+                      time_to_fid=time_to_fid(outcome["curve"], dataset.fid_threshold(preset), dataset.fid_key),
                       budget=budget_counts(config, outcome["steps_done"]),
                       paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
     except (Interrupted, BenchError, KeyboardInterrupt):
@@ -257,15 +261,15 @@ def budget_counts(config: RunConfig, g_steps_done: int) -> dict:
 
 def run_benchmark(plan: RunPlan, progress: Progress | None = None) -> list[dict]:
     check_plan(plan)
-    mnist = dict(assets.load_mnist(plan.data_dir))
+    data = DATASETS[plan.dataset].load(plan.data_dir)
     # On the device once for all runs, before any run's memory baseline: the data set is not a variant's cost.
-    mnist["train_images"] = mnist["train_images"].to(plan.device)
+    data["train_images"] = data["train_images"].to(plan.device)
     records = []
     with signals_request_stop() as should_stop, use_device(plan.device):
         try:
             for variant in plan.variants:
                 for seed in plan.seeds:
-                    record = run_one(variant, seed, plan, mnist, progress, should_stop)
+                    record = run_one(variant, seed, plan, data, progress, should_stop)
                     if record is not None:
                         records.append(record)
         except Interrupted as stop:

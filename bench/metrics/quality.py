@@ -60,7 +60,7 @@ MNIST_KEYS = ("fid_mnist", "kid_mnist", "kid_mnist_std", "precision_mnist", "rec
 @torch.no_grad()
 def sample_uint8(G: torch.nn.Module, z_dim: int, n: int, device: torch.device, seed: int,
                  batch: int = 500) -> torch.Tensor:
-    """n samples of G as uint8 [n,1,28,28] on the CPU.
+    """n samples of G as uint8 [n,C,H,W] (G's image shape) on the CPU.
 
     Latents come from a CPU torch.Generator seeded with `seed` (the same z on every
     device, and the global RNG untouched). G runs in eval mode; each module's own
@@ -77,7 +77,7 @@ def sample_uint8(G: torch.nn.Module, z_dim: int, n: int, device: torch.device, s
     finally:
         for module, mode in modes.items():
             module.training = mode
-    return torch.cat(out).reshape(n, 1, 28, 28)
+    return torch.cat(out)
 
 
 class _Images(Dataset):
