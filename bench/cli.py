@@ -14,6 +14,7 @@ from rich.table import Table
 
 import variants as registry
 from bench import assets
+from bench.datasets import get_dataset
 from bench.errors import BenchError
 from bench.tables import Column
 
@@ -24,6 +25,7 @@ errors = Console(stderr=True)
 
 DataDir = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
                        help="Where MNIST lives (default: ~/.cache/gan-bench).")
+DatasetOption = typer.Option("mnist", "--dataset", help="mnist or stacked-mnist (3 stacked digits, 1,000 modes).")
 Plugins = typer.Option(None, "--plugin", help="A .py file or module that registers variants (repeatable); "
                                               "installed entry points (gan_bench.variants) load anyway.")
 
@@ -111,7 +113,8 @@ def run(
     variants: str = typer.Option("all", "--variants", "-v", help="'all' or NAME[,NAME...]."),
     device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
     seeds: int = typer.Option(1, "--seeds", help="Number of training seeds (0..N-1)."),
-    preset: str = typer.Option("quick", "--preset", "-p", help="tiny, quick or paper."),
+    preset: str = typer.Option("quick", "--preset", "-p", help="tiny, quick, paper or pacgan."),
+    dataset: str = DatasetOption,
     steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates (overrides the preset's budget)."),
     train_seconds: Optional[float] = typer.Option(None, "--train-seconds",
                                                   help="Training seconds per run, evaluation excluded (overrides "
@@ -145,7 +148,7 @@ def run(
             raise BenchError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)
-    plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset,
+    plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset, dataset=dataset,
                    device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
                    checkpoint_every=checkpoint_every,
                    data_dir=data_dir, resume=resume, force=force, compile=compile)
@@ -160,10 +163,10 @@ def run(
     for path in plan.skipped:
         errors.print(f"skipped (finished, use --force to recompute): {path}", markup=False, highlight=False)
     rows = [{**summary_row(record), "record": str(path)} for record, path in zip(records, plan.written)]
-    emit(rows, SUMMARY_COLUMNS, fmt, title=f"gan-bench run: {plan.preset} preset on {plan.device} "
+    emit(rows, summary_columns(plan.dataset), fmt, title=f"gan-bench run: {plan.dataset}, {plan.preset} preset on {plan.device} "
                                            f"(budget: {records[0]['config']['budget'] if records else '-'})")
     if fmt == "table" and records:
-        console.print(SUMMARY_LEGEND, highlight=False)
+        console.print(SUMMARY_LEGEND[plan.dataset], highlight=False)
         console.print(f"Records and sample grids: {plan.runs_dir}\nNext, tables over seeds and plots: "
                       f"[bold]gan-bench report {plan.out}[/bold]", highlight=False)
     raise typer.Exit(exit_code(records))
@@ -173,8 +176,10 @@ def summary_row(record: dict) -> dict:
     metrics, systems = record.get("metrics") or {}, record.get("systems") or {}
     peak = systems.get("peak_mem_bytes")
     return {"variant": record["variant"], "seed": record["seed"], "status": record["status"],
-            "fid_mnist": metrics.get("fid_mnist"), "is_mnist": metrics.get("is_mnist"),
-            "modes_covered": metrics.get("modes_covered"), "train_images_per_s": systems.get("train_images_per_s"),
+            "fid_mnist": metrics.get("fid_mnist"), "fid_stacked": metrics.get("fid_stacked"),
+            "is_mnist": metrics.get("is_mnist"),
+            "modes_covered": metrics.get("modes_covered"), "stacked_modes": metrics.get("stacked_modes"),
+            "stacked_kl": metrics.get("stacked_kl"), "train_images_per_s": systems.get("train_images_per_s"),
             "peak_mem_mib": None if peak is None else peak / 2**20, "train_s": systems.get("train_s"),
             "g_steps": (record.get("budget") or {}).get("g_steps"), "d_steps": (record.get("budget") or {}).get("d_steps")}
 
@@ -183,20 +188,35 @@ def _fixed(digits: int):
     return lambda x: "" if x is None else f"{x:,.{digits}f}"
 
 
-# Short headers so the columns a newcomer needs fit 80 columns; the legend line says what they are.
-SUMMARY_COLUMNS = [
-    Column("variant", "variant", essential=True), Column("seed", "seed", essential=True, justify="right"),
-    Column("status", "status", essential=True), Column("fid_mnist", "FID", _fixed(2), True, "right"),
-    Column("is_mnist", "IS", _fixed(2), True, "right"), Column("modes_covered", "modes", essential=True, justify="right"),
-    Column("train_images_per_s", "img/s", _fixed(0), True, "right"),
-    Column("peak_mem_mib", "MiB", _fixed(0), True, "right"),
-    Column("train_s", "train s", _fixed(1), True, "right"),
-    Column("g_steps", "G steps", justify="right"), Column("d_steps", "D steps", justify="right"),
-    Column("record", "record"),
-]
-SUMMARY_LEGEND = ("FID, IS: fid_mnist and is_mnist (MNIST-classifier features); modes: digit classes covered; "
-                  "img/s: real images per training second; MiB: training peak memory; train s: training seconds "
-                  "(evaluation excluded)")
+# Short headers so the columns a newcomer needs fit 80 columns; the legend line says what they
+# are. The quality columns are the dataset's own figures.
+QUALITY_COLUMNS = {
+    "mnist": [Column("fid_mnist", "FID", _fixed(2), True, "right"), Column("is_mnist", "IS", _fixed(2), True, "right"),
+              Column("modes_covered", "modes", essential=True, justify="right")],
+    "stacked-mnist": [Column("fid_stacked", "FID", _fixed(2), True, "right"),
+                      Column("stacked_modes", "modes", essential=True, justify="right"),
+                      Column("stacked_kl", "KL", _fixed(2), True, "right")],
+}
+
+
+def summary_columns(dataset: str) -> list[Column]:
+    return [
+        Column("variant", "variant", essential=True), Column("seed", "seed", essential=True, justify="right"),
+        Column("status", "status", essential=True), *QUALITY_COLUMNS[dataset],
+        Column("train_images_per_s", "img/s", _fixed(0), True, "right"),
+        Column("peak_mem_mib", "MiB", _fixed(0), True, "right"),
+        Column("train_s", "train s", _fixed(1), True, "right"),
+        Column("g_steps", "G steps", justify="right"), Column("d_steps", "D steps", justify="right"),
+        Column("record", "record"),
+    ]
+SUMMARY_SYSTEMS_LEGEND = ("img/s: real images per training second; MiB: training peak memory; train s: training "
+                          "seconds (evaluation excluded)")
+SUMMARY_LEGEND = {
+    "mnist": "FID, IS: fid_mnist and is_mnist (MNIST-classifier features); modes: digit classes covered; "
+             + SUMMARY_SYSTEMS_LEGEND,
+    "stacked-mnist": "FID: fid_stacked (MNIST-classifier features of each channel); modes: distinct digit triples "
+                     "of the 1,000; KL: stacked_kl, mode histogram vs uniform (nats); " + SUMMARY_SYSTEMS_LEGEND,
+}
 
 
 @app.command("train-classifier")
@@ -227,10 +247,12 @@ def eval_command(
     inception_samples: Optional[int] = typer.Option(None, "--inception-samples",
                                                     help="Samples for fid_inception (0: skip; default: preset, GPU only)."),
     device: str = typer.Option("auto", "--device", "-d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="The dataset the run trained on (default: the "
+                                                                  "checkpoint's; another one is refused)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON here."),
     data_dir: Optional[Path] = DataDir,
 ):
-    """Evaluate a saved generator with the final evaluation of its run's preset."""
+    """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
     from bench.checkpoints import load_checkpoint
     from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
@@ -244,13 +266,18 @@ def eval_command(
             raise BenchError(f"{option} must be a positive number, got {value}")
     payload = load_checkpoint(checkpoint)
     config = payload["config"]
+    trained_on = config.get("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
+    if dataset is not None and get_dataset(dataset).name != trained_on:
+        raise BenchError(f"{checkpoint} is a generator trained on {trained_on}, not {dataset}; its samples "
+                         f"are scored against {trained_on} only")
+    data_spec = get_dataset(trained_on)
     variant = registry.variant_from_config(config)
     target = resolve_device(device)
-    G, _ = variant.build((1, 28, 28))
+    G, _ = variant.build(data_spec.shape)
     G.load_state_dict(payload["state"]["G"])
     G.to(target)
-    mnist = assets.load_mnist(data_dir)
-    evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], mnist["test_images"], target,
+    data = data_spec.load(data_dir)
+    evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, data["reference_images"], target,
                           cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
                           inception_samples=inception_samples)
     with use_device(target):

@@ -30,15 +30,15 @@ def save(fig: Figure, path: Path, caption: str) -> None:
     fig.savefig(path, dpi=110, metadata={"Description": caption, "Software": "gan-bench"})
 
 
-def seed_band(curves: list[list[dict]]) -> pd.DataFrame:
-    """fid_mnist per evaluation step across seeds: mean x positions, mean / min / max FID.
+def seed_band(curves: list[list[dict]], fid_key: str = "fid_mnist") -> pd.DataFrame:
+    """The FID (`fid_key`) per evaluation step across seeds: mean x positions, mean / min / max FID.
 
     Seeds of one config evaluate at the same steps, so points are aligned by step; the
     x positions (images seen, training seconds) are averaged over seeds at that step.
     """
     rows = [{"step": p.get("step"), "images_seen": p.get("images_seen"), "train_s": p.get("train_s"),
-             "fid": p.get("fid_mnist")}
-            for curve in curves for p in curve if finite(p.get("fid_mnist")) and finite(p.get("step"))]
+             "fid": p.get(fid_key)}
+            for curve in curves for p in curve if finite(p.get(fid_key)) and finite(p.get("step"))]
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows).astype(float)
@@ -51,10 +51,14 @@ def finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def convergence(curves: dict[str, list[list[dict]]], path: Path, caption: str) -> bool:
-    """fid_mnist against images seen and against training seconds, one line per variant,
-    the band spanning min to max over seeds."""
-    bands = {variant: seed_band(runs) for variant, runs in curves.items()}
+FID_AXIS = {"fid_mnist": "FID (MNIST classifier), lower is better",
+            "fid_stacked": "FID (stacked, MNIST classifier per channel), lower is better"}
+
+
+def convergence(curves: dict[str, list[list[dict]]], path: Path, caption: str, fid_key: str = "fid_mnist") -> bool:
+    """The FID (`fid_key`) against images seen and against training seconds, one line per
+    variant, the band spanning min to max over seeds."""
+    bands = {variant: seed_band(runs, fid_key) for variant, runs in curves.items()}
     if not any(len(band) for band in bands.values()):
         return False
     fig = Figure(figsize=(11, 4.4), layout="constrained")
@@ -69,7 +73,7 @@ def convergence(curves: dict[str, list[list[dict]]], path: Path, caption: str) -
             ax.plot(part[x], part["mean"], marker=".", color=colour(i),
                     label=f"{variant} ({int(part['seeds'].max())} seed{'s' if part['seeds'].max() > 1 else ''})")
             ax.fill_between(part[x], part["lo"], part["hi"], color=colour(i), alpha=0.2, linewidth=0)
-    axes[0].set(xlabel="real images seen by D", ylabel="FID (MNIST classifier), lower is better",
+    axes[0].set(xlabel="real images seen by D", ylabel=FID_AXIS.get(fid_key, fid_key),
                 title="FID against images seen")
     axes[1].set(xlabel="training seconds", title="FID against training time")
     for ax in axes:

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from bench import plots
+from bench.datasets import get_dataset
 from bench.errors import BenchError
 from bench.records import READABLE_SCHEMAS
 
@@ -82,7 +83,7 @@ OPTIONAL_FIELDS = (
     (("time_to_fid", "train_s"), is_number, "a number"),
     (("time_to_fid", "step"), is_number, "a number"),
 )
-CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist")
+CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist", "fid_stacked")
 
 
 def record_problem(record) -> str | None:
@@ -173,6 +174,7 @@ def upgrade(record: dict) -> dict:
 # Figures are only comparable on one device, one preset (budget and sample counts), one
 # protocol and one pair of feature networks (FID on another classifier is another number).
 COMPARABLE = {
+    "dataset": lambda r: dataset_of(r),
     "device slug": lambda r: r["env"]["device_slug"],
     "preset": lambda r: r["config"]["preset"],
     "budget": lambda r: r["config"].get("budget"),  # epochs, generator steps or training seconds
@@ -180,6 +182,16 @@ COMPARABLE = {
     "MNIST classifier sha256": lambda r: dig(r, "feature_nets", "mnist_classifier_sha256"),
     "Inception sha256": lambda r: dig(r, "feature_nets", "inception_sha256"),
 }
+
+
+def dataset_of(record: dict) -> str:
+    """The dataset a run trained on; records from before Stacked MNIST trained on MNIST."""
+    return record["config"].get("dataset", "mnist")
+
+
+def fid_key_of(records: list[dict]) -> str:
+    """The FID the pairwise tests and the convergence plot use: the (one) dataset's."""
+    return get_dataset(dataset_of(records[0])).fid_key if records else "fid_mnist"
 
 
 def check_comparable(records: list[dict]) -> None:
@@ -224,9 +236,10 @@ class Figure:
     label: str
     fmt: str = "{:.3f}"
     scale: float = 1.0  # for display only (bytes to MiB); the CSV keeps the record's unit
-    optional: bool = False  # a column only when some run has it
 
 
+# Each is a column when some ok run has it: a table of MNIST runs shows the MNIST figures, one
+# of Stacked MNIST runs the Stacked MNIST figures.
 QUALITY = (
     Figure("fid_mnist", "FID (MNIST) ↓", "{:.2f}"),
     Figure("kid_mnist", "KID (MNIST) ↓", "{:.4f}"),
@@ -236,7 +249,11 @@ QUALITY = (
     Figure("modes_covered", "modes ↑", "{:.1f}"),
     Figure("class_kl", "class KL ↓"),
     Figure("confidence", "confidence ↑"),
-    Figure("fid_inception", "FID (Inception) ↓", "{:.2f}", optional=True),
+    Figure("fid_stacked", "FID (stacked) ↓", "{:.2f}"),
+    Figure("stacked_modes", "modes of 1,000 ↑", "{:.1f}"),
+    Figure("stacked_kl", "mode KL ↓"),
+    Figure("digit_confidence", "digit confidence ↑"),
+    Figure("fid_inception", "FID (Inception) ↓", "{:.2f}"),
 )
 SYSTEMS = (
     Figure("train_images_per_s", "images/s ↑", "{:.0f}"),
@@ -296,7 +313,7 @@ def group_by_variant(records: list[dict]) -> dict[str, list[dict]]:
 
 def present_figures(records: list[dict]) -> tuple[Figure, ...]:
     ok = [r for r in records if r["status"] == "ok"]
-    return tuple(f for f in QUALITY if not f.optional or any(is_number(dig(r, "metrics", f.key)) for r in ok))
+    return tuple(f for f in QUALITY if any(is_number(dig(r, "metrics", f.key)) for r in ok))
 
 
 def summarise(records: list[dict]) -> pd.DataFrame:
@@ -328,14 +345,15 @@ def time_to_fid_columns(ok: list[dict]) -> dict:
 
 
 def pairwise_fid(records: list[dict]) -> pd.DataFrame:
-    """Two-sided Mann-Whitney U on final fid_mnist for each pair of variants with >= 2 ok seeds each.
+    """Two-sided Mann-Whitney U on the final FID (the dataset's: fid_mnist, fid_stacked) for
+    each pair of variants with >= 2 ok seeds each.
 
     With few seeds the test cannot reach small p-values at all (3 vs 3: p >= 0.1), so the
     smallest attainable p is shown beside each p. Not corrected for multiple comparisons.
     """
-    fids = {}
+    fids, fid_key = {}, fid_key_of(records)
     for variant, runs in group_by_variant(records).items():
-        values = [dig(r, "metrics", "fid_mnist") for r in runs if r["status"] == "ok"]
+        values = [dig(r, "metrics", fid_key) for r in runs if r["status"] == "ok"]
         values = [float(v) for v in values if is_number(v) and math.isfinite(v)]
         if len(values) >= 2:
             fids[variant] = values
@@ -463,6 +481,7 @@ class Report:
                           for r in self.records})
         counts = ", ".join(f"{sum(r['status'] == s for r in self.records)} {s}" for s in STATUSES)
         return [
+            ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),
             ("device", f"{distinct('env', 'device_name')} ({distinct('env', 'device_slug')})"),
             ("preset", distinct("config", "preset")),
             ("protocol version", distinct("config", "protocol_version")),
@@ -482,7 +501,7 @@ class Report:
                         "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)),
         ]
         if len(self.pairs):
-            tables.append(("Pairwise comparison of final FID (MNIST)",
+            tables.append((f"Pairwise comparison of final {fid_key_of(self.records)}",
                            "Two-sided Mann-Whitney U over training seeds (n per side shown), not corrected for "
                            "multiple comparisons. With few seeds the test cannot reach small p at all: the "
                            "smallest attainable p is shown.", pairs_table(self.pairs)))
@@ -574,7 +593,8 @@ assert tuple(WRITERS) == FORMATS
 
 # Each plot is skipped (returns False) when there is nothing to draw.
 PLOTS: dict[str, Callable[[Report, Path], bool]] = {
-    "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.records), path, rep.command),
+    "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.records), path, rep.command,
+                                                           fid_key_of(rep.records)),
     "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.records), path, rep.command),
     "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
 }
