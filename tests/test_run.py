@@ -26,7 +26,7 @@ def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(mnist_dir, tmp
                      "--data-dir", str(mnist_dir))
     assert result.exit_code == 0, result.output
     paths = records_in(tmp_path)
-    assert len(paths) == len(variants.list_variants()) == 11
+    assert len(paths) == len(variants.list_variants()) == 12
     for path in paths:
         record = load_record(path)
         assert record["status"] == "ok"

@@ -21,8 +21,10 @@ def test_generator_output_shape_and_range(name):
     fake = G(torch.randn(8, v.hparams.z_dim))
     assert fake.shape == (8, 1, 28, 28)
     assert fake.min() >= -1 and fake.max() <= 1
-    # A logit D gives one value per image; an autoencoder D (BEGAN) its reconstruction.
-    expected = {"logit": (8, 1), "image": (8, 1, 28, 28)}[variants.ARCH_SPECS[v.arch].d_output]
+    # A logit D gives one value per image (per pack of images when it packs, as PacGAN's);
+    # an autoencoder D (BEGAN) its reconstruction.
+    pack = v.arch_options.get("pack", 1)
+    expected = {"logit": (8 // pack, 1), "image": (8, 1, 28, 28)}[variants.ARCH_SPECS[v.arch].d_output]
     assert D(fake).shape == expected
 
 

@@ -9,7 +9,7 @@ from variants.registry import (
     list_variants, register_variant, select_variants, variant_from_config,
 )
 from variants import (  # noqa: F401  (registers them)
-    began, dcgan, dragan, lsgan, mm_gan, r1_gan, ragan, sngan, vanilla, wgan, wgan_gp,
+    began, dcgan, dragan, lsgan, mm_gan, pacdcgan2, r1_gan, ragan, sngan, vanilla, wgan, wgan_gp,
 )
 
 __all__ = [

@@ -3,7 +3,8 @@
 G maps z [B, z_dim] to images in [-1, 1] of `data_shape`. What D returns is the
 architecture's `d_output`, declared when it is registered:
 
-- "logit": one raw value per image, [B, 1] (a logit or a critic value);
+- "logit": one raw value per image, [B, 1] (a logit or a critic value); a packed D
+  (option `pack`) one per pack of images, [B / pack, 1];
 - "image": an image of the input's shape (an autoencoder's reconstruction, BEGAN).
 
 A loss declares the D output it needs (`Loss.d_output`); a pairing of the two must
@@ -11,9 +12,10 @@ agree. Losses live in `losses.py`, so any architecture can be paired with any lo
 of its D output kind.
 
 Options every logit-D builder takes: `d_norm` ("batch" or "none": a gradient
-penalty is per sample, so its D must not normalize across the batch) and
+penalty is per sample, so its D must not normalize across the batch),
 `spectral_norm` (Miyato et al. 2018: every conv and linear weight of D divided by
-its largest singular value, through torch's `spectral_norm` parametrization).
+its largest singular value, through torch's `spectral_norm` parametrization) and
+`pack` (Lin et al. 2018, PacGAN: D judges packs of `pack` images, see `Packed`).
 """
 
 from __future__ import annotations
@@ -92,12 +94,51 @@ NORMS_2D = {"batch": nn.BatchNorm2d, "none": lambda _: nn.Identity()}
 NORMS_1D = {"batch": nn.BatchNorm1d, "none": lambda _: nn.Identity()}
 
 
-def finish_d(D: nn.Module, spectral_norm: bool) -> nn.Module:
-    return with_spectral_norm(D) if spectral_norm else D
+def check_pack(pack) -> int:
+    """`pack` if it is a positive int; builders multiply D's input channels by it."""
+    if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
+        raise ValueError(f"pack must be a positive integer, got {pack!r}")
+    return pack
+
+
+def check_packable(batch: int, pack: int) -> None:
+    if batch % pack:
+        raise ValueError(f"a batch of {batch} images cannot be split into packs of {pack}: "
+                         f"the batch size must be divisible by the pack size")
+
+
+class Packed(nn.Module):
+    """PacGAN's packing (Lin et al. 2018, "PacGAN: The power of two samples in generative
+    adversarial networks", arXiv:1712.04086; reference code github.com/fjxmlzn/PacGAN):
+    D judges `pack` images at once, concatenated along the channel axis, and returns one
+    value per pack. A batch [B, C, H, W] becomes [B / pack, C * pack, H, W]; consecutive
+    images form a pack, which is a random grouping here because real batches come from a
+    random permutation and fakes are independent draws. Real packs hold only real images
+    and fake packs only fakes, so a D that sees several samples together can spot a
+    generator whose samples lack diversity (mode collapse). Only `net`'s first layer needs
+    `pack` times the input channels."""
+
+    def __init__(self, net: nn.Module, pack: int):
+        super().__init__()
+        self.net, self.pack = net, pack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_packable(x.size(0), self.pack)
+        return self.net(x.reshape(x.size(0) // self.pack, x.size(1) * self.pack, *x.shape[2:]))
+
+    def extra_repr(self) -> str:
+        return f"pack={self.pack}"
+
+
+def finish_d(D: nn.Module, spectral_norm: bool, pack: int = 1) -> nn.Module:
+    D = with_spectral_norm(D) if spectral_norm else D
+    # pack 1 stays the bare net, so records and checkpoints made before packing existed
+    # keep their state_dict keys and outputs.
+    return Packed(D, pack) if pack > 1 else D
 
 
 @register_arch("mlp", description="Goodfellow et al. 2014 style MLPs")
-def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = False, **_):
+def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = False, pack: int = 1, **_):
     """Fully connected G and D in the manner of Goodfellow et al. 2014 (ReLU and
     LeakyReLU instead of maxout, as in the PyTorch-GAN tutorial)."""
     pixels = math.prod(data_shape)
@@ -110,11 +151,11 @@ def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = Fa
     )
     D = nn.Sequential(
         nn.Flatten(),
-        nn.Linear(pixels, 2 * width), nn.LeakyReLU(0.2),
+        nn.Linear(pixels * check_pack(pack), 2 * width), nn.LeakyReLU(0.2),
         nn.Linear(2 * width, width), nn.LeakyReLU(0.2),
         nn.Linear(width, 1),
     )
-    return G, finish_d(D, spectral_norm)
+    return G, finish_d(D, spectral_norm, pack)
 
 
 def quarter(data_shape, arch: str) -> tuple[int, int, int]:
@@ -135,7 +176,8 @@ def dcgan_generator(channels: int, h: int, w: int, z_dim: int, width: int) -> nn
 
 
 @register_arch("dcgan", description="InfoGAN's MNIST conv layout without the 1024-unit FC layers")
-def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False, **_):
+def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False,
+                pack: int = 1, **_):
     """DCGAN-style nets for 28x28 images (InfoGAN's MNIST layout, as in compare_gan):
     G: FC -> 2w x 7 x 7 -> deconv w x 14 x 14 -> deconv C x 28 x 28, BatchNorm + ReLU, tanh;
     D: conv w /2 -> conv 2w /2 -> FC 1, LeakyReLU 0.2, BatchNorm (or none: a WGAN-GP
@@ -143,13 +185,13 @@ def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", 
     channels, h, w = quarter(data_shape, "dcgan")
     G = dcgan_generator(channels, h, w, z_dim, width)
     D = nn.Sequential(
-        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(channels * check_pack(pack), width, 4, 2, 1), nn.LeakyReLU(0.2),
         nn.Conv2d(width, 2 * width, 4, 2, 1), NORMS_2D[d_norm](2 * width), nn.LeakyReLU(0.2),
         nn.Flatten(), nn.Linear(2 * width * h * w, 1),
     )
     G.apply(dcgan_init)
     D.apply(dcgan_init)
-    return G, finish_d(D, spectral_norm)
+    return G, finish_d(D, spectral_norm, pack)
 
 
 def infogan_init(module: nn.Module) -> None:
@@ -169,7 +211,7 @@ def infogan_init(module: nn.Module) -> None:
 @register_arch("infogan", hparams={"width": 64, "z_dim": 64},
                description="compare_gan's InfoGAN MNIST nets (Lucic et al. 2018), full size")
 def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False,
-                  **_):
+                  pack: int = 1, **_):
     """compare_gan's InfoGAN nets (compare_gan/src/gans/abstract_gan.py, v1; the same
     layers in compare_gan/architectures/infogan.py), at width 64 exactly theirs:
     G: FC 1024, BN, lrelu; FC 128x7x7, BN, lrelu; deconv 64 4x4 /2, BN, lrelu; deconv C 4x4 /2;
@@ -188,7 +230,7 @@ def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "b
         nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
     )
     D = nn.Sequential(
-        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(channels * check_pack(pack), width, 4, 2, 1), nn.LeakyReLU(0.2),
         nn.Conv2d(width, 2 * width, 4, 2, 1), NORMS_2D[d_norm](2 * width), nn.LeakyReLU(0.2),
         nn.Flatten(),
         nn.Linear(2 * width * h * w, fc), NORMS_1D[d_norm](fc), nn.LeakyReLU(0.2),
@@ -196,7 +238,7 @@ def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "b
     )
     G.apply(infogan_init)
     D.apply(infogan_init)
-    return G, finish_d(D, spectral_norm)
+    return G, finish_d(D, spectral_norm, pack)
 
 
 @register_arch("began", d_output="image",

@@ -1,6 +1,6 @@
 from variants.registry import Hparams, Variant, register_variant
 
-register_variant(Variant(
+dcgan = register_variant(Variant(
     name="dcgan",
     arch="dcgan",
     loss="ns",

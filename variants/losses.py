@@ -14,7 +14,9 @@ A loss may also declare:
 
 D(x) below is D's raw output, sigma the logistic function, E the batch mean; the
 formulas are written with softplus: -log sigma(t) = softplus(-t) and
--log(1 - sigma(t)) = softplus(t), exact and stable for large |t|.
+-log(1 - sigma(t)) = softplus(t), exact and stable for large |t|. A packed D (PacGAN,
+`variants.archs.Packed`) gives one value per pack of images, so there E is the mean over
+packs, and the gradient penalties treat a pack as one sample (see below).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from variants.archs import check_packable
 from variants.provenance import SOURCES, caller_source
 
 
@@ -92,39 +95,58 @@ register_loss(Loss(
 
 # ---------------------------------------------------------------- gradient penalties
 
+# The penalties work per sample of D, the unit D gives one value for: an image, or a pack
+# of images for a packed D (PacGAN, Lin et al. 2018; `variants.archs.Packed`). For a pack
+# the gradient norm is over the whole pack, the input D judged, and the random weights
+# that place a penalty point between two samples are drawn once per pack, so the point lies
+# on the segment between a real pack and a fake pack. With pack 1 both are per image, and
+# the random draws are those of the per-image code, in the same order.
+
 def input_gradient(D, points: torch.Tensor) -> torch.Tensor:
-    """grad_x D(x) at `points`, per sample, with create_graph so a penalty on it trains D."""
+    """grad_x D(x) at `points`, one row per sample of D (image, or pack of images), with
+    create_graph so a penalty on it trains D."""
     points = points.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(points).sum(), points, create_graph=True)
-    return grad.flatten(1)
+    judged = D(points)
+    (grad,) = torch.autograd.grad(judged.sum(), points, create_graph=True)
+    return grad.reshape(judged.size(0), -1)
 
 
 def unit_gradient_penalty(D, points: torch.Tensor) -> torch.Tensor:
-    """E (||grad D(x)||_2 - 1)^2 over `points`."""
+    """E (||grad D(x)||_2 - 1)^2 over D's samples at `points`."""
     return (input_gradient(D, points).norm(dim=1) - 1).square().mean()
 
 
-def per_sample(batch: torch.Tensor) -> tuple[int, ...]:
-    return (batch.size(0),) + (1,) * (batch.dim() - 1)
+def pack_size(D) -> int:
+    """How many images D judges together (`variants.archs.Packed`); 1 for any other D."""
+    return getattr(D, "pack", 1)
+
+
+def per_sample_weights(D, batch: torch.Tensor) -> torch.Tensor:
+    """U[0, 1] weights, one per sample of D (per pack for a packed D), repeated over the
+    images of a pack and broadcastable against `batch`."""
+    pack = pack_size(D)
+    check_packable(batch.size(0), pack)
+    weights = torch.rand((batch.size(0) // pack,) + (1,) * (batch.dim() - 1), device=batch.device)
+    return weights if pack == 1 else weights.repeat_interleave(pack, dim=0)
 
 
 def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Gulrajani et al. 2017: at random points between real and fake images."""
-    eps = torch.rand(per_sample(real), device=real.device)
+    """Gulrajani et al. 2017: at random points between real and fake images (packs)."""
+    eps = per_sample_weights(D, real)
     return unit_gradient_penalty(D, torch.lerp(fake, real, eps))
 
 
 def dragan_penalty(D, real: torch.Tensor) -> torch.Tensor:
     """Kodali et al. 2017, as compare_gan's DRAGAN (compare_gan/src/gans/DRAGAN.py):
     x_p = x + 0.5 std(x) u, with std over the whole real batch (population std, as numpy's)
-    and u ~ U[0, 1] per pixel; x_hat = x + a (x_p - x), a ~ U[0, 1] per sample."""
+    and u ~ U[0, 1] per pixel; x_hat = x + a (x_p - x), a ~ U[0, 1] per sample (per pack)."""
     perturbed = real + 0.5 * real.std(correction=0) * torch.rand_like(real)
-    a = torch.rand(per_sample(real), device=real.device)
+    a = per_sample_weights(D, real)
     return unit_gradient_penalty(D, torch.lerp(real, perturbed, a))
 
 
 def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
-    """Mescheder et al. 2018: E ||grad_x D(x)||^2 on real data."""
+    """Mescheder et al. 2018: E ||grad_x D(x)||^2 on real data (the norm over a whole pack)."""
     return input_gradient(D, real).square().sum(dim=1).mean()
 
 

@@ -41,6 +41,9 @@ class Variant:
     source: object = BUILTIN  # set by register_variant: "builtin" or {"module", "file", "sha256"}
 
     def build(self, data_shape) -> tuple[torch.nn.Module, torch.nn.Module]:
+        # Variants are built unregistered too (records, `with_hparams`, `combine`), so a pack
+        # the architecture or batch size cannot take is refused here as well.
+        check_pack_option(self)
         return ARCHS[self.arch](data_shape, self.hparams.z_dim, self.hparams.width, **self.arch_options)
 
     def new_loss_state(self, device: torch.device) -> dict:
@@ -108,18 +111,41 @@ def check_hparams(hp) -> None:
         raise BadVariant(f"unknown optimizer {hp.optimizer!r}; known: {', '.join(sorted(OPTIMIZERS))}")
 
 
+def check_pack_option(variant: Variant) -> None:
+    """PacGAN's `pack` (Lin et al. 2018): a positive int, on an architecture whose D gives one
+    value per image and whose builder takes it, with a batch that splits into whole packs."""
+    if "pack" not in variant.arch_options:
+        return
+    pack, arch = variant.arch_options["pack"], variant.arch
+    where = f"variant {variant.name!r}"
+    if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
+        raise BadVariant(f"{where}: arch option pack must be a positive integer, got {pack!r}")
+    d_output = ARCH_SPECS[arch].d_output
+    if d_output != "logit":
+        raise BadVariant(f"{where}: architecture {arch!r} cannot pack: its D returns {D_OUTPUTS[d_output]}, and "
+                         f"packing needs a D that returns {D_OUTPUTS['logit']} "
+                         f"({', '.join(a for a in archs_for('logit') if takes_option(a, 'pack'))})")
+    if not takes_option(arch, "pack"):
+        raise BadVariant(f"{where}: architecture {arch!r} does not take the arch option pack")
+    if variant.hparams.batch_size % pack:
+        raise BadVariant(f"{where}: batch_size {variant.hparams.batch_size} is not divisible by pack {pack}: "
+                         f"D judges packs of {pack} images")
+
+
 def check_variant(variant: Variant) -> None:
     for kind, name, known in (("architecture", variant.arch, ARCHS), ("loss", variant.loss, LOSSES)):
         if name not in known:
             raise BadVariant(f"variant {variant.name!r}: unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
     check_pairing(variant.arch, variant.loss)
     check_hparams(variant.hparams)
+    check_pack_option(variant)
 
 
 def register_variant(variant: Variant) -> Variant:
     """Add `variant` under its name, remembering the module that registered it. A name
     registered by another module, an unknown architecture or loss, a pairing whose D
-    outputs differ, or bad hyperparameters raise `BadVariant`."""
+    outputs differ, bad hyperparameters, or a `pack` the architecture or batch size cannot
+    take raise `BadVariant`."""
     source = caller_source()
     if variant.name in VARIANTS and SOURCES["variant", variant.name] != source:
         raise BadVariant(f"variant {variant.name!r} is already registered "
