@@ -1,0 +1,138 @@
+"""The report's tables for people: the same numbers as the CSV, formatted, and the
+Report that holds them with their provenance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report.figures import BUDGET, STATUSES, SYSTEMS, Figure
+from bench.report.loading import dig, is_number
+from bench.report.summary import dataset_of, fid_key_of, present_figures
+
+
+def format_number(value, fmt: str, scale: float = 1.0) -> str:
+    return "" if not is_number(value) or not math.isfinite(value) else fmt.format(value * scale)
+
+
+def format_figure(row, figure: Figure) -> str:
+    """'mean ± std [ci_lo, ci_hi]'; just the mean with one seed; empty with none."""
+    k, fmt, scale = figure.key, figure.fmt, figure.scale
+    mean = format_number(row[f"{k}_mean"], fmt, scale)
+    if not mean or row[f"{k}_n"] < 2:
+        return mean
+    std = format_number(row[f"{k}_std"], fmt, scale)
+    lo, hi = format_number(row[f"{k}_ci_lo"], fmt, scale), format_number(row[f"{k}_ci_hi"], fmt, scale)
+    return f"{mean} ± {std} [{lo}, {hi}]"
+
+
+def runs_cell(row) -> str:
+    return ", ".join(f"{row[f'n_{s}']} {s}" for s in STATUSES if row[f"n_{s}"] or s == "ok")
+
+
+def quality_table(summary: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    figures = present_figures(records)
+    table = pd.DataFrame({"variant": summary["variant"], "runs": summary.apply(runs_cell, axis=1)})
+    for figure in figures:
+        table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
+    return drop_empty_columns(table)
+
+
+def systems_table(summary: pd.DataFrame) -> pd.DataFrame:
+    table = pd.DataFrame({"variant": summary["variant"]})
+    for figure in BUDGET + SYSTEMS:
+        table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
+    threshold = summary["time_to_fid_threshold"].dropna()
+    label = f"time to FID ≤ {threshold.iloc[0]:g} (s)" if len(threshold) else "time to FID (s)"
+    table[label] = summary.apply(time_to_fid_cell, axis=1)
+    return drop_empty_columns(table)
+
+
+def time_to_fid_cell(row) -> str:
+    """'mean ± std (k/n seeds)': averaged over the k seeds that reached the threshold, so no interval."""
+    if not row["n_ok"] or not math.isfinite(row["time_to_fid_threshold"]):
+        return ""  # no threshold recorded: the runs predate time_to_fid or measured none
+    mean, std = format_number(row["time_to_fid_s_mean"], "{:.1f}"), format_number(row["time_to_fid_s_std"], "{:.1f}")
+    spread = f"{mean} ± {std}" if std else mean
+    return f"{spread} ({row['time_to_fid_reached']}/{row['n_ok']} seeds)".strip()
+
+
+def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "A": pairs["variant_a"], "B": pairs["variant_b"],
+        "n (A/B)": [f"{a}/{b}" for a, b in zip(pairs["n_a"], pairs["n_b"])],
+        "median FID A": [format_number(v, "{:.2f}") for v in pairs["median_fid_a"]],
+        "median FID B": [format_number(v, "{:.2f}") for v in pairs["median_fid_b"]],
+        "U": [format_number(v, "{:g}") for v in pairs["u_statistic"]],
+        "p (two-sided)": [format_number(v, "{:.3g}") for v in pairs["p_value"]],
+        "smallest possible p": [format_number(v, "{:.3g}") for v in pairs["min_attainable_p"]],
+    })
+
+
+def problems_table(problems: pd.DataFrame) -> pd.DataFrame:
+    table = problems.copy()
+    table["diverged_at_step"] = [str(int(s)) if is_number(s) and math.isfinite(s) else "" for s in table["diverged_at_step"]]
+    table["status"] = table["status"].str.upper()  # stands out in plain text too
+    return table.astype(str)
+
+
+def drop_empty_columns(table: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in table.columns if c in ("variant", "runs") or (table[c].astype(str) != "").any()]
+    return table[keep]
+
+
+@dataclass
+class Report:
+    results_dir: Path
+    out_dir: Path
+    command: str
+    records: list[dict]
+    warnings: list[str]
+    summary: pd.DataFrame
+    pairs: pd.DataFrame
+    problems: pd.DataFrame
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def first(self) -> dict:
+        return self.records[0]
+
+    def provenance(self) -> list[tuple[str, str]]:
+        """What the figures were measured on, as (label, value) lines."""
+        def distinct(*keys, missing="unknown"):
+            return ", ".join(sorted({str(dig(r, *keys)) for r in self.records if dig(r, *keys) is not None})) or missing
+        commits = sorted({f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10] + (" (dirty)" if dig(r, "env", "git", "dirty") else "")
+                          for r in self.records})
+        counts = ", ".join(f"{sum(r['status'] == s for r in self.records)} {s}" for s in STATUSES)
+        return [
+            ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),
+            ("device", f"{distinct('env', 'device_name')} ({distinct('env', 'device_slug')})"),
+            ("preset", distinct("config", "preset")),
+            ("protocol version", distinct("config", "protocol_version")),
+            ("MNIST classifier sha256", distinct("feature_nets", "mnist_classifier_sha256")),
+            ("torch", distinct("env", "torch")),
+            ("CUDA", distinct("env", "cuda", missing="none")),
+            ("git commit", ", ".join(commits)),
+            ("runs", f"{len(self.records)} ({counts})"),
+        ]
+
+    def tables(self) -> list[tuple[str, str, pd.DataFrame]]:
+        """(title, note, table) in the order every human-readable format shows them."""
+        tables = [
+            ("Quality", "Mean ± standard deviation [95% t-interval] over training seeds; ok runs only. "
+                        "↓ lower is better, ↑ higher is better.", quality_table(self.summary, self.records)),
+            ("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
+                        "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)),
+        ]
+        if len(self.pairs):
+            tables.append((f"Pairwise comparison of final {fid_key_of(self.records)}",
+                           "Two-sided Mann-Whitney U over training seeds (n per side shown), not corrected for "
+                           "multiple comparisons. With few seeds the test cannot reach small p at all: the "
+                           "smallest attainable p is shown.", pairs_table(self.pairs)))
+        if len(self.problems):
+            tables.append(("Diverged and failed runs", "Counted in the run totals above, left out of the statistics.",
+                           problems_table(self.problems)))
+        return tables

@@ -1,0 +1,146 @@
+"""Loading and validating run records: a record the statistics cannot use is skipped with
+a warning naming its file, never half-read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.records import READABLE_SCHEMAS
+from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, metric_keys
+
+SOURCE_KEY = "_source"  # added by load_records: the JSON file a record came from
+
+
+def is_number(value) -> bool:
+    # bool is an int to Python, but `true` is never a figure.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_str(value) -> bool:
+    return isinstance(value, str)
+
+
+def dig(record, *keys):
+    """record[k1][k2]..., or None where a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(key)
+    return record
+
+
+# (path, check, what it must be): the keys the report cannot do without.
+REQUIRED = (
+    (("run_id",), is_str, "a string"),
+    (("variant",), is_str, "a string"),
+    (("seed",), is_int, "an integer"),
+    (("status",), lambda v: v in STATUSES, " or ".join(STATUSES)),
+    (("config",), lambda v: isinstance(v, dict), "an object"),
+    (("config", "protocol_version"), is_int, "an integer"),
+    (("config", "preset"), is_str, "a string"),
+    (("env",), lambda v: isinstance(v, dict), "an object"),
+    (("env", "device_slug"), is_str, "a string"),
+)
+
+# Sections other agents' runs may leave out (failed runs, older records), but which must
+# have the right shape when present so that the statistics below never meet a surprise.
+OPTIONAL_SECTIONS = ("metrics", "systems", "time_to_fid", "feature_nets", "paths", "budget")
+OPTIONAL_FIELDS = (
+    (("diverged_at_step",), is_int, "an integer"),
+    (("error",), is_str, "a string"),
+    (("feature_nets", "mnist_classifier_sha256"), is_str, "a string"),
+    (("feature_nets", "inception_sha256"), is_str, "a string"),
+    (("paths", "samples"), is_str, "a string"),
+    (("time_to_fid", "threshold"), is_number, "a number"),
+    (("time_to_fid", "train_s"), is_number, "a number"),
+    (("time_to_fid", "step"), is_number, "a number"),
+)
+CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist", "fid_stacked")
+
+
+def record_problem(record) -> str | None:
+    """Why a parsed JSON value is not a usable run record, or None if it is."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    if "schema_version" not in record:
+        return "missing key 'schema_version'"
+    if not is_int(record["schema_version"]) or record["schema_version"] not in READABLE_SCHEMAS:
+        return (f"schema_version {record['schema_version']!r}, this gan-bench reads "
+                f"{' and '.join(map(str, READABLE_SCHEMAS))}")
+    for keys, check, what in REQUIRED:
+        value = dig(record, *keys)
+        if value is None:
+            return f"missing key '{'.'.join(keys)}'"
+        if not check(value):
+            return f"'{'.'.join(keys)}' must be {what}, got {value!r:.60}"
+    for section in OPTIONAL_SECTIONS:
+        if record.get(section) is not None and not isinstance(record[section], dict):
+            return f"'{section}' must be an object"
+    for keys, check, what in OPTIONAL_FIELDS:
+        value = dig(record, *keys)
+        if value is not None and not check(value):
+            return f"'{'.'.join(keys)}' must be {what}, got {value!r:.60}"
+    for section, names in (("metrics", metric_keys(QUALITY)), ("systems", metric_keys(SYSTEMS)),
+                           ("budget", metric_keys(BUDGET))):
+        for name in names:
+            value = dig(record, section, name)
+            if value is not None and not is_number(value):
+                return f"'{section}.{name}' must be a number, got {value!r:.60}"
+    curve = record.get("curve")
+    if curve is not None:
+        if not isinstance(curve, list) or not all(isinstance(p, dict) for p in curve):
+            return "'curve' must be a list of objects"
+        for point in curve:
+            for name in CURVE_FIELDS:
+                if point.get(name) is not None and not is_number(point[name]):
+                    return f"curve point '{name}' must be a number, got {point[name]!r:.60}"
+    return None
+
+
+def record_files(results_dir: Path) -> list[Path]:
+    """runs/**/*.json under a results directory, or the JSON files under any narrower one."""
+    root = results_dir / "runs" if (results_dir / "runs").is_dir() else results_dir
+    return sorted(p for p in root.rglob("*.json") if p.is_file() and not p.name.startswith("."))
+
+
+def load_records(results_dir) -> tuple[list[dict], list[str]]:
+    """Every valid record under `results_dir`, and one warning per file skipped.
+
+    Each record gains SOURCE_KEY, the path of the file it came from, so that files
+    written beside it (the sample grid) can be found.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise BenchError(f"no such results directory: {results_dir}")
+    records, warnings, seen = [], [], {}
+    for path in record_files(results_dir):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as error:  # ValueError covers bad JSON and bad UTF-8
+            warnings.append(f"skipped {path}: unreadable JSON ({type(error).__name__}: {str(error)[:80]})")
+            continue
+        problem = record_problem(record)
+        if problem is None and record["run_id"] in seen:
+            problem = f"same run_id as {seen[record['run_id']]}"
+        if problem:
+            warnings.append(f"skipped {path}: {problem}")
+            continue
+        seen[record["run_id"]] = path
+        records.append({**upgrade(record), SOURCE_KEY: str(path)})
+    return records, warnings
+
+
+def upgrade(record: dict) -> dict:
+    """An older record as this report reads it. Schema 1's peak_mem_bytes was read after a
+    window that held the fid_mnist curve's evaluations, so it is no training figure: left
+    out rather than shown as one."""
+    if record["schema_version"] == 1 and isinstance(record.get("systems"), dict):
+        systems = {k: v for k, v in record["systems"].items() if k != "peak_mem_bytes"}
+        return {**record, "systems": systems}
+    return record

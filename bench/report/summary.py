@@ -1,0 +1,185 @@
+"""What may be compared with what, and the statistics over training seeds: one row per
+variant, the pairwise tests, and the runs that did not end ok."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+from bench.datasets import get_dataset
+from bench.errors import BenchError
+from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, Figure
+from bench.report.loading import dig, is_number
+
+CI_LEVEL = 0.95
+
+
+# Figures are only comparable on one device, one preset (budget and sample counts), one
+# protocol and one pair of feature networks (FID on another classifier is another number).
+COMPARABLE = {
+    "dataset": lambda r: dataset_of(r),
+    "device slug": lambda r: r["env"]["device_slug"],
+    "preset": lambda r: r["config"]["preset"],
+    "budget": lambda r: r["config"].get("budget"),  # epochs, generator steps or training seconds
+    "protocol version": lambda r: r["config"]["protocol_version"],
+    "MNIST classifier sha256": lambda r: dig(r, "feature_nets", "mnist_classifier_sha256"),
+    "Inception sha256": lambda r: dig(r, "feature_nets", "inception_sha256"),
+}
+
+
+def dataset_of(record: dict) -> str:
+    """The dataset a run trained on; records from before Stacked MNIST trained on MNIST."""
+    return record["config"].get("dataset", "mnist")
+
+
+def fid_key_of(records: list[dict]) -> str:
+    """The FID the pairwise tests and the convergence plot use: the (one) dataset's."""
+    return get_dataset(dataset_of(records[0])).fid_key if records else "fid_mnist"
+
+
+def check_comparable(records: list[dict]) -> None:
+    """Refuse to put records in one table that measure different things.
+
+    A missing checksum (a failed run, an older record) conflicts with nothing.
+    """
+    for label, value_of in COMPARABLE.items():
+        counts: dict = {}
+        for record in records:
+            value = value_of(record)
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        if len(counts) > 1:
+            listed = ", ".join(f"{value} ({n} run{'s' if n > 1 else ''})" for value, n in sorted(counts.items(), key=str))
+            hint = "e.g. RESULTS/runs/<device-slug>" if label == "device slug" else f"that holds one {label} only"
+            raise BenchError(f"records mix {label}s: {listed}; report one set at a time by passing a narrower "
+                             f"directory ({hint})")
+
+
+def consistency_warnings(records: list[dict]) -> list[str]:
+    """Things that do not make a table wrong but make a statistic mean less."""
+    warnings = []
+    for variant, runs in group_by_variant(records).items():
+        hashes = {r.get("config_hash") for r in runs} - {None}
+        if len(hashes) > 1:
+            warnings.append(f"variant {variant} mixes {len(hashes)} configurations ({', '.join(sorted(hashes))}); "
+                            "its statistics pool them")
+        seeds = [r["seed"] for r in runs if r["status"] == "ok"]
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            warnings.append(f"variant {variant} has several ok runs of seed(s) {repeated}; each counts as a seed")
+    return warnings
+
+
+def seed_stats(values: list[float]) -> dict:
+    """Mean, standard deviation and 95% t-interval over training seeds.
+
+    Non-finite values are left out (n says how many counted). With one seed there is no
+    spread to estimate: std and interval are NaN (empty in the tables), never 0.
+    """
+    values = [float(v) for v in values if is_number(v) and math.isfinite(v)]
+    n = len(values)
+    out = {"n": n, "mean": math.nan, "std": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    if n == 0:
+        return out
+    # statistics' exact summation: three equal values give std 0.0, not 1e-16.
+    out["mean"] = statistics.fmean(values)
+    if n >= 2:
+        out["std"] = statistics.stdev(values)
+        half = stats.t.ppf((1 + CI_LEVEL) / 2, df=n - 1) * out["std"] / math.sqrt(n)
+        out["ci_lo"], out["ci_hi"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def variant_label(record: dict) -> str:
+    """The variant's name; a plug-in variant's also names its file and the file's sha256, so
+    its rows never pass for a built-in variant's (nor for another version of the plug-in)."""
+    source = record.get("config", {}).get("source", "builtin")
+    if not isinstance(source, dict):
+        return record["variant"]
+    where = Path(source.get("file") or source.get("module") or "?").name
+    return f"{record['variant']} (plug-in {where} {(source.get('sha256') or '')[:8]})".replace(" )", ")")
+
+
+def group_by_variant(records: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for record in sorted(records, key=lambda r: (variant_label(r), r["seed"], r["run_id"])):
+        groups.setdefault(variant_label(record), []).append(record)
+    return groups
+
+
+def present_figures(records: list[dict]) -> tuple[Figure, ...]:
+    """The dataset's own figures (records of one dataset only), and the others some ok run has."""
+    ok = [r for r in records if r["status"] == "ok"]
+    dataset = dataset_of(records[0]) if records else "mnist"
+    return tuple(f for f in QUALITY if f.dataset == dataset
+                 or (f.dataset is None and any(is_number(dig(r, "metrics", f.key)) for r in ok)))
+
+
+def summarise(records: list[dict]) -> pd.DataFrame:
+    """One row per variant. Only ok runs enter the statistics; the others are counted."""
+    quality = present_figures(records)
+    rows = []
+    for variant, runs in group_by_variant(records).items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        row = {"variant": variant, **{f"n_{s}": sum(r["status"] == s for r in runs) for s in STATUSES},
+               "seeds_ok": " ".join(str(r["seed"]) for r in ok)}
+        for section, figures in (("metrics", quality), ("systems", SYSTEMS), ("budget", BUDGET)):
+            for figure in figures:
+                for stat, value in seed_stats([dig(r, section, figure.key) for r in ok]).items():
+                    row[f"{figure.key}_{stat}"] = value
+        row.update(time_to_fid_columns(ok))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def time_to_fid_columns(ok: list[dict]) -> dict:
+    """Seconds to reach the FID threshold, over the seeds that reached it (reached says how many)."""
+    reached = [dig(r, "time_to_fid", "train_s") for r in ok]
+    reached = [s for s in reached if is_number(s)]
+    thresholds = [dig(r, "time_to_fid", "threshold") for r in ok]
+    threshold = next((t for t in thresholds if is_number(t)), math.nan)
+    timing = seed_stats(reached)
+    return {"time_to_fid_threshold": threshold, "time_to_fid_reached": len(reached),
+            "time_to_fid_s_mean": timing["mean"], "time_to_fid_s_std": timing["std"]}
+
+
+def pairwise_fid(records: list[dict]) -> pd.DataFrame:
+    """Two-sided Mann-Whitney U on the final FID (the dataset's: fid_mnist, fid_stacked) for
+    each pair of variants with >= 2 ok seeds each.
+
+    With few seeds the test cannot reach small p-values at all (3 vs 3: p >= 0.1), so the
+    smallest attainable p is shown beside each p. Not corrected for multiple comparisons.
+    """
+    fids, fid_key = {}, fid_key_of(records)
+    for variant, runs in group_by_variant(records).items():
+        values = [dig(r, "metrics", fid_key) for r in runs if r["status"] == "ok"]
+        values = [float(v) for v in values if is_number(v) and math.isfinite(v)]
+        if len(values) >= 2:
+            fids[variant] = values
+    rows = []
+    for a, b in combinations(sorted(fids), 2):
+        x, y = fids[a], fids[b]
+        result = stats.mannwhitneyu(x, y, alternative="two-sided")
+        rows.append({"variant_a": a, "variant_b": b, "n_a": len(x), "n_b": len(y),
+                     "median_fid_a": float(pd.Series(x).median()), "median_fid_b": float(pd.Series(y).median()),
+                     "u_statistic": float(result.statistic), "p_value": float(result.pvalue),
+                     "min_attainable_p": min(1.0, 2 / math.comb(len(x) + len(y), len(x)))})
+    return pd.DataFrame(rows, columns=["variant_a", "variant_b", "n_a", "n_b", "median_fid_a", "median_fid_b",
+                                       "u_statistic", "p_value", "min_attainable_p"])
+
+
+def problem_runs(records: list[dict]) -> pd.DataFrame:
+    """The diverged and failed runs, one row each: marked, never dropped silently."""
+    rows = []
+    for r in sorted(records, key=lambda r: (r["variant"], r["seed"], r["run_id"])):
+        if r["status"] != "ok":
+            error = (r.get("error") or "").strip().splitlines()
+            rows.append({"variant": r["variant"], "seed": r["seed"], "status": r["status"],
+                         "diverged_at_step": r.get("diverged_at_step"),
+                         "error": error[0][:120] if error else "", "run_id": r["run_id"]})
+    return pd.DataFrame(rows, columns=["variant", "seed", "status", "diverged_at_step", "error", "run_id"])

@@ -1,0 +1,203 @@
+"""Writing a report: Markdown, CSV, LaTeX and HTML beside the plots, each stating the
+command that regenerates it."""
+
+from __future__ import annotations
+
+import html
+import shlex
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from bench import plots
+from bench.errors import BenchError
+from bench.report.display import Report
+from bench.report.loading import SOURCE_KEY, dig, load_records
+from bench.report.summary import (
+    check_comparable, consistency_warnings, dataset_of, fid_key_of, group_by_variant, pairwise_fid, problem_runs, summarise,
+)
+
+FORMATS = ("md", "csv", "tex", "html")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table. (pandas' to_markdown needs `tabulate`, which gan-bench does not depend on.)"""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "±": r"$\pm$", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "≤": r"$\leq$"}
+
+
+def latex_escape(text) -> str:
+    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def latex_table(table: pd.DataFrame) -> str:
+    """A booktabs tabular. Written by hand: pandas' to_latex neither escapes by default nor works without jinja2."""
+    lines = [r"\begin{tabular}{l" + "r" * (len(table.columns) - 1) + "}", r"\toprule",
+             " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def report_title(report: Report) -> str:
+    first = report.first
+    return f"gan-bench report: {dataset_of(first)} on {first['env']['device_slug']}, preset {first['config']['preset']}"
+
+
+def write_markdown(report: Report, path: Path) -> None:
+    parts = [f"# {report_title(report)}",
+             "", f"Regenerate with: `{report.command}`", ""]
+    parts += [f"- {label}: {value}" for label, value in report.provenance()]
+    for title, note, table in report.tables():
+        parts += ["", f"## {title}", "", note, "", markdown_table(table)]
+    if report.plots:
+        parts += ["", "## Plots", ""]
+        parts += [f"![{p.stem}]({p.name})" for p in report.plots]
+    if report.warnings:
+        parts += ["", "## Skipped records and warnings", ""] + [f"- {w}" for w in report.warnings]
+    path.write_text("\n".join(parts) + "\n")
+
+
+def write_csv(report: Report, path: Path) -> None:
+    # One row per variant, every statistic as a number; read back with pd.read_csv(path, comment="#").
+    with open(path, "w", newline="") as f:
+        f.write(f"# Regenerate with: {report.command}\n")
+        report.summary.to_csv(f, index=False)
+
+
+def write_latex(report: Report, path: Path) -> None:
+    parts = [f"% Regenerate with: {report.command}", "% Needs \\usepackage{booktabs}."]
+    for title, note, table in report.tables():
+        parts += ["", f"% {title}: {note}", latex_table(table)]
+    path.write_text("\n".join(parts) + "\n")
+
+
+def write_html(report: Report, path: Path) -> None:
+    e = html.escape
+    title = report_title(report)
+    parts = ["<!DOCTYPE html>", f"<!-- Regenerate with: {e(report.command)} -->",
+             f'<html><head><meta charset="utf-8"><title>{e(title)}</title>',
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2em .5em}</style></head><body>",
+             f"<h1>{e(title)}</h1>", f"<p>Regenerate with: <code>{e(report.command)}</code></p>", "<ul>"]
+    parts += [f"<li>{e(label)}: {e(str(value))}</li>" for label, value in report.provenance()] + ["</ul>"]
+    for title_, note, table in report.tables():
+        parts += [f"<h2>{e(title_)}</h2>", f"<p>{e(note)}</p>", table.to_html(index=False, escape=True, border=0)]
+    if report.plots:
+        parts += ["<h2>Plots</h2>"] + [f'<p><img src="{e(p.name)}" alt="{e(p.stem)}"></p>' for p in report.plots]
+    if report.warnings:
+        parts += ["<h2>Skipped records and warnings</h2>", "<ul>"]
+        parts += [f"<li>{e(w)}</li>" for w in report.warnings] + ["</ul>"]
+    parts += ["</body></html>"]
+    path.write_text("\n".join(parts) + "\n")
+
+
+WRITERS: dict[str, Callable[[Report, Path], None]] = {
+    "md": write_markdown, "csv": write_csv, "tex": write_latex, "html": write_html,
+}
+assert tuple(WRITERS) == FORMATS
+
+# Each plot is skipped (returns False) when there is nothing to draw.
+PLOTS: dict[str, Callable[[Report, Path], bool]] = {
+    "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.records), path, rep.command,
+                                                           fid_key_of(rep.records)),
+    "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.records), path, rep.command),
+    "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
+}
+
+
+def ok_curves(records: list[dict]) -> dict[str, list[list[dict]]]:
+    return {variant: [r.get("curve") or [] for r in runs if r["status"] == "ok"]
+            for variant, runs in group_by_variant(records).items()}
+
+
+def first_sample_grids(records: list[dict]) -> dict[str, Path]:
+    """Each variant's sample grid from its first ok run (lowest seed) whose PNG exists."""
+    grids = {}
+    for variant, runs in group_by_variant(records).items():
+        for r in runs:
+            name = dig(r, "paths", "samples")
+            if r["status"] == "ok" and name and (png := Path(r[SOURCE_KEY]).parent / name).is_file():
+                grids[variant] = png
+                break
+    return grids
+
+
+def parse_formats(spec) -> tuple[str, ...]:
+    """'md,csv' or ('md', 'csv') -> ('md', 'csv'); an unknown name is a BenchError."""
+    names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    names = list(dict.fromkeys(n for n in names if n))
+    unknown = [n for n in names if n not in WRITERS]
+    if unknown or not names:
+        raise BenchError(f"unknown format {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"choose from {', '.join(FORMATS)}")
+    return tuple(names)
+
+
+def default_out_dir(results_dir: Path, slug: str) -> Path:
+    """results/<device-slug>/, also when given results/runs or results/runs/<slug>."""
+    if results_dir.name == slug and results_dir.parent.name == "runs":
+        return results_dir.parent.parent / slug
+    if results_dir.name == "runs":
+        return results_dir.parent / slug
+    return results_dir / slug
+
+
+def regenerate_command(results_dir: Path, out_dir: Path, formats: tuple[str, ...]) -> str:
+    command = f"gan-bench report {shlex.quote(str(results_dir))} --out {shlex.quote(str(out_dir))}"
+    return command if formats == FORMATS else f"{command} --format {','.join(formats)}"
+
+
+def build_report(results_dir, out_dir=None, command=None, formats=FORMATS,
+                 warn: Callable[[str], None] | None = None) -> Report:
+    results_dir = Path(results_dir)
+    records, warnings = load_records(results_dir)
+    for line in warnings:
+        if warn:
+            warn(line)
+    if not records:
+        skipped = f" ({len(warnings)} file(s) skipped)" if warnings else ""
+        raise BenchError(f"no records in {results_dir}{skipped}")
+    check_comparable(records)
+    for line in consistency_warnings(records):
+        warnings.append(line)
+        if warn:
+            warn(line)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results_dir, records[0]["env"]["device_slug"])
+    summary = summarise(records)
+    return Report(results_dir=results_dir, out_dir=out_dir,
+                  command=command or regenerate_command(results_dir, out_dir, tuple(formats)),
+                  records=records, warnings=warnings, summary=summary,
+                  pairs=pairwise_fid(records), problems=problem_runs(records))
+
+
+def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
+                 warn: Callable[[str], None] | None = None) -> list[Path]:
+    """Write report.<format> for each format and the plots; return the paths written.
+
+    `warn` gets one line per skipped record or doubtful grouping as they are found.
+    """
+    formats = parse_formats(formats)
+    report = build_report(results_dir, out_dir, command, formats, warn)
+    report.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, draw in PLOTS.items():
+        path = report.out_dir / name
+        if draw(report, path):
+            report.plots.append(path)
+        else:
+            path.unlink(missing_ok=True)  # a stale plot from an earlier report would mislead
+    written = []
+    for fmt in formats:
+        path = report.out_dir / f"report.{fmt}"
+        WRITERS[fmt](report, path)
+        written.append(path)
+    return written + report.plots
