@@ -251,14 +251,17 @@ def eval_command(
                                                                   "checkpoint's; another one is refused)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON here."),
     data_dir: Optional[Path] = DataDir,
+    plugin: Optional[list[str]] = Plugins,
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
     from bench.checkpoints import load_checkpoint
     from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
+    from bench.plugins import load_plugins
     from bench.protocol import PRESETS
     from bench.records import write_json_atomic
 
+    load_plugins(plugin)  # a plug-in's architecture or loss must be registered to rebuild its G
     if not checkpoint.is_file():
         raise BenchError(f"no checkpoint at {checkpoint}")
     for option, value in (("--samples", samples), ("--inception-samples", inception_samples)):
@@ -272,6 +275,10 @@ def eval_command(
                          f"are scored against {trained_on} only")
     data_spec = get_dataset(trained_on)
     variant = registry.variant_from_config(config)
+    for kind, name, known in (("architecture", variant.arch, registry.ARCHS), ("loss", variant.loss, registry.LOSSES)):
+        if name not in known:
+            raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
+                             "pass the plug-in with --plugin")
     target = resolve_device(device)
     G, _ = variant.build(data_spec.shape)
     G.load_state_dict(payload["state"]["G"])

@@ -44,6 +44,43 @@ def test_the_example_plugin_trains_and_its_record_says_where_it_came_from(mnist_
     assert variants.get_variant("dcgan").source == "builtin"
 
 
+ARCH_PLUGIN = """
+from torch import nn
+from variants import Hparams, Variant, register_variant
+from variants.archs import register_arch
+
+
+@register_arch("plugin-mlp")
+def build(data_shape, z_dim, width, **_):
+    pixels = data_shape[0] * data_shape[1] * data_shape[2]
+    G = nn.Sequential(nn.Linear(z_dim, pixels), nn.Tanh(), nn.Unflatten(1, tuple(data_shape)))
+    D = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 1))
+    return G, D
+
+
+register_variant(Variant(name="plugin-mlp-gan", arch="plugin-mlp", loss="ns", hparams=Hparams(z_dim=8),
+                         paper="a test"))
+"""
+
+
+def test_eval_needs_and_takes_the_plugin_that_built_a_checkpoint(mnist_dir, tmp_path):
+    plugin = tmp_path / "arch_plugin.py"
+    plugin.write_text(ARCH_PLUGIN)
+    before = registry_snapshot()
+    result = runner.invoke(app, ["run", "--plugin", str(plugin), "--variants", "plugin-mlp-gan", "--preset", "tiny",
+                                 "--device", "cpu", "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+    assert result.exit_code == 0, result.output
+    (checkpoint,) = tmp_path.glob("checkpoints/*/*.pt")
+    restore(before)  # a new process: the plug-in is not loaded
+    evaluate = ["eval", str(checkpoint), "--samples", "200", "--device", "cpu", "--data-dir", str(mnist_dir)]
+    result = runner.invoke(app, evaluate)
+    assert result.exit_code == 2
+    assert "unknown architecture 'plugin-mlp'" in result.output and "--plugin" in result.output
+    result = runner.invoke(app, [*evaluate, "--plugin", str(plugin)])
+    assert result.exit_code == 0, result.output
+    assert "fid_mnist" in result.output
+
+
 def test_list_shows_plugin_variants(tmp_path):
     result = runner.invoke(app, ["list", "--plugin", str(EXAMPLE)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
