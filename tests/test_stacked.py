@@ -239,3 +239,12 @@ def test_an_unknown_dataset_is_one_line_and_writes_nothing(mnist_dir, tmp_path):
 def test_get_dataset_names_the_choices():
     with pytest.raises(BenchError, match="choose one of mnist, stacked-mnist"):
         datasets.get_dataset("fashion")
+
+
+def test_the_stacked_presets_budgets_in_d_steps():
+    from bench.protocol import PRESETS, generator_steps
+
+    stacks = datasets.STACKED_TRAIN
+    assert generator_steps(PRESETS["pacgan"], get_variant("dcgan"), stacks) == 100_000  # PacGAN: 50 epochs, batch 64
+    assert generator_steps(PRESETS["one-epoch"], get_variant("pacdcgan2"), stacks) == 2_000
+    assert generator_steps(PRESETS["one-epoch"], get_variant("wgan-gp"), stacks) == 400  # 5 D steps per G step
