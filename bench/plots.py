@@ -1,4 +1,4 @@
-"""The report's figures: convergence, sample grids, throughput and memory.
+"""The report's figures: convergence, sample grids, throughput and memory, and a study's FIDs.
 
 Figures are built on matplotlib's object API (`Figure`, rendered by Agg when saved as PNG)
 rather than pyplot, so drawing here changes no global backend or state of the caller.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.figure import Figure
 
 MIB = 2**20
@@ -125,5 +126,75 @@ def systems_bars(summary: pd.DataFrame, path: Path, caption: str) -> bool:
         ax.invert_yaxis()  # first variant on top, as in the tables
         ax.set(xlabel=label)
         ax.grid(axis="x", alpha=0.3)
+    save(fig, path, caption)
+    return True
+
+
+def log_if_wide(ax, values) -> None:
+    """A log axis where the values span more than a factor of ten, so the good ones stay readable."""
+    values = [v for v in values if finite(v) and v > 0]
+    if values and max(values) > 10 * min(values):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 20, not 2 x 10^1
+        # Labels at 2, 3 and 5 only: every minor tick labelled overprints the ones near the decade.
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v))) in (2, 3, 5) else ""))
+
+
+def study_fid_distribution(fids: dict[str, list[float]], path: Path, caption: str, fid_key: str = "fid_mnist") -> bool:
+    """Per variant, the final FID of each configuration of a study: a box with the points on it.
+    Configurations without an FID (failed, diverged) are counted, never drawn as a number."""
+    scored = {variant: [v for v in values if finite(v)] for variant, values in fids.items()}
+    if not any(scored.values()):
+        return False
+    fig = Figure(figsize=(max(5.0, 1.3 * len(fids) + 2), 4.6), layout="constrained")
+    ax = fig.subplots()
+    positions = range(1, len(fids) + 1)
+    drawn = [(p, values) for p, values in zip(positions, scored.values()) if values]
+    ax.boxplot([values for _, values in drawn], positions=[p for p, _ in drawn], widths=0.5, showfliers=False,
+               medianprops={"color": "black"})
+    for i, (p, values) in enumerate(zip(positions, scored.values())):
+        # Evenly spread rather than random jitter: the same records always give the same picture.
+        offsets = [0.0] if len(values) == 1 else [0.3 * (j / (len(values) - 1) - 0.5) for j in range(len(values))]
+        ax.scatter([p + o for o in offsets], sorted(values), s=14, color=colour(i), alpha=0.8, zorder=3)
+    ax.set_xticks(list(positions), [f"{variant}\n{len(scored[variant])}/{len(values)} with FID"
+                                    for variant, values in fids.items()])
+    missing = sum(len(values) - len(scored[variant]) for variant, values in fids.items())
+    total = sum(len(values) for values in fids.values())
+    ax.set(ylabel=FID_AXIS.get(fid_key, fid_key),
+           title=f"Final FID per configuration; {missing} of {total} without an FID (failed or diverged), not plotted")
+    ax.title.set_fontsize(9)
+    log_if_wide(ax, [v for values in scored.values() for v in values])
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path, caption)
+    return True
+
+
+def study_expected_best(curves: pd.DataFrame, path: Path, caption: str, fid_key: str = "fid_mnist") -> bool:
+    """Lucic et al.'s budget figure: the expected best FID after k configurations tried, one line
+    per variant with its bootstrap band. Infinite values (k draws may all have failed) are not drawn."""
+    if not len(curves) or not curves["expected_best"].map(finite).any():
+        return False
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    ax = fig.subplots()
+    shown = []
+    for i, (variant, curve) in enumerate(curves.groupby("variant", sort=False)):
+        line = curve[curve["expected_best"].map(finite)]
+        band = curve[curve["band_lo"].map(finite) & curve["band_hi"].map(finite)]
+        if len(line):
+            ax.plot(line["k"], line["expected_best"], marker=".", color=colour(i),
+                    label=f"{variant} ({int(curve['k'].max())} configurations)")
+            shown += list(line["expected_best"])
+        if len(band):
+            ax.fill_between(band["k"], band["band_lo"], band["band_hi"], color=colour(i), alpha=0.2, linewidth=0)
+            shown += list(band["band_lo"]) + list(band["band_hi"])
+    ax.set(xlabel="hyperparameter configurations tried (k)",
+           ylabel=f"expected best {FID_AXIS.get(fid_key, fid_key)}",
+           title="Expected best FID for a budget of k configurations")
+    log_if_wide(ax, shown)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(title="exact expectation, band: 95% bootstrap;\nnot drawn where k draws may all have failed",
+              fontsize=8, title_fontsize=8)
     save(fig, path, caption)
     return True

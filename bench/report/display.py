@@ -6,12 +6,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bench.report.figures import BUDGET, STATUSES, SYSTEMS, Figure
 from bench.report.loading import dig, is_number
 from bench.report.summary import dataset_of, fid_key_of, present_figures
+
+if TYPE_CHECKING:
+    from bench.report.study import Study
 
 
 def format_number(value, fmt: str, scale: float = 1.0) -> str:
@@ -95,10 +99,17 @@ class Report:
     pairs: pd.DataFrame
     problems: pd.DataFrame
     plots: list[Path] = field(default_factory=list)
+    study: Study | None = None
 
     @property
     def first(self) -> dict:
         return self.records[0]
+
+    @property
+    def compared(self) -> list[dict]:
+        """The runs the seed statistics are over: a study's search configurations are no
+        seeds of one another, so of a study only its best configurations rerun."""
+        return self.study.rerun if self.study else self.records
 
     def provenance(self) -> list[tuple[str, str]]:
         """What the figures were measured on, as (label, value) lines."""
@@ -117,18 +128,26 @@ class Report:
             ("CUDA", distinct("env", "cuda", missing="none")),
             ("git commit", ", ".join(commits)),
             ("runs", f"{len(self.records)} ({counts})"),
-        ]
+        ] + (self.study.provenance() if self.study else [])
 
     def tables(self) -> list[tuple[str, str, pd.DataFrame]]:
         """(title, note, table) in the order every human-readable format shows them."""
+        if self.study:
+            rerun = [(f"Best configurations rerun: {title}", note, table) for title, note, table in self.seed_tables()]
+            return self.study.tables() + rerun
+        return self.seed_tables()
+
+    def seed_tables(self) -> list[tuple[str, str, pd.DataFrame]]:
+        if not self.compared:
+            return []
         tables = [
             ("Quality", "Mean ± standard deviation [95% t-interval] over training seeds; ok runs only. "
-                        "↓ lower is better, ↑ higher is better.", quality_table(self.summary, self.records)),
+                        "↓ lower is better, ↑ higher is better.", quality_table(self.summary, self.compared)),
             ("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
                         "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)),
         ]
         if len(self.pairs):
-            tables.append((f"Pairwise comparison of final {fid_key_of(self.records)}",
+            tables.append((f"Pairwise comparison of final {fid_key_of(self.compared)}",
                            "Two-sided Mann-Whitney U over training seeds (n per side shown), not corrected for "
                            "multiple comparisons. With few seeds the test cannot reach small p at all: the "
                            "smallest attainable p is shown.", pairs_table(self.pairs)))

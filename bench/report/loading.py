@@ -63,6 +63,33 @@ OPTIONAL_FIELDS = (
 )
 CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist", "fid_stacked")
 
+# A study's runs (`gan-bench study`) carry which study, search space and configuration they
+# belong to; the report groups and ranks configurations by these, so each must be usable.
+STUDY_PHASES = ("search", "rerun-best")
+STUDY_FIELDS = (
+    ("id", lambda v: is_str(v) and v != "", "a non-empty string"),
+    ("name", is_str, "a string"),
+    ("space", is_str, "a string"),
+    ("config_index", lambda v: is_int(v) and v >= 0, "a non-negative integer"),
+    ("params", lambda v: isinstance(v, dict) and all(is_number(x) or isinstance(x, (str, bool)) for x in v.values()),
+     "an object of numbers, strings and booleans"),
+    ("phase", lambda v: v in STUDY_PHASES, " or ".join(STUDY_PHASES)),
+)
+
+
+def study_problem(study) -> str | None:
+    """Why a record's `study` section is unusable, or None if it is (or is absent)."""
+    if study is None:
+        return None
+    if not isinstance(study, dict):
+        return "'study' must be an object"
+    for key, check, what in STUDY_FIELDS:
+        if key not in study:
+            return f"missing key 'study.{key}'"
+        if not check(study[key]):
+            return f"'study.{key}' must be {what}, got {study[key]!r:.60}"
+    return None
+
 
 def record_problem(record) -> str | None:
     """Why a parsed JSON value is not a usable run record, or None if it is."""
@@ -100,7 +127,7 @@ def record_problem(record) -> str | None:
             for name in CURVE_FIELDS:
                 if point.get(name) is not None and not is_number(point[name]):
                     return f"curve point '{name}' must be a number, got {point[name]!r:.60}"
-    return None
+    return study_problem(record.get("study"))
 
 
 def record_files(results_dir: Path) -> list[Path]:

@@ -29,6 +29,8 @@ COMPARABLE = {
     "protocol version": lambda r: r["config"]["protocol_version"],
     "MNIST classifier sha256": lambda r: dig(r, "feature_nets", "mnist_classifier_sha256"),
     "Inception sha256": lambda r: dig(r, "feature_nets", "inception_sha256"),
+    # One study's configurations are ranked against each other only.
+    "study id": lambda r: dig(r, "study", "id"),
 }
 
 
@@ -58,6 +60,11 @@ def check_comparable(records: list[dict]) -> None:
             hint = "e.g. RESULTS/runs/<device-slug>" if label == "device slug" else f"that holds one {label} only"
             raise BenchError(f"records mix {label}s: {listed}; report one set at a time by passing a narrower "
                              f"directory ({hint})")
+    # A study's search runs pooled with ordinary runs would rank untuned and tuned variants together.
+    in_study = sum(dig(r, "study") is not None for r in records)
+    if 0 < in_study < len(records):
+        raise BenchError(f"records mix study runs ({in_study}) and ordinary runs ({len(records) - in_study}); "
+                         "report one set at a time by passing a narrower directory (that holds one study only)")
 
 
 def consistency_warnings(records: list[dict]) -> list[str]:

@@ -14,6 +14,7 @@ from bench import plots
 from bench.errors import BenchError
 from bench.report.display import Report
 from bench.report.loading import SOURCE_KEY, dig, load_records
+from bench.report.study import build_study
 from bench.report.summary import (
     check_comparable, consistency_warnings, dataset_of, fid_key_of, group_by_variant, pairwise_fid, problem_runs, summarise,
 )
@@ -32,7 +33,8 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "≤": r"$\leq$"}
+                 "±": r"$\pm$", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "≤": r"$\leq$",
+                 "∞": r"$\infty$"}
 
 
 def latex_escape(text) -> str:
@@ -50,7 +52,9 @@ def latex_table(table: pd.DataFrame) -> str:
 
 def report_title(report: Report) -> str:
     first = report.first
-    return f"gan-bench report: {dataset_of(first)} on {first['env']['device_slug']}, preset {first['config']['preset']}"
+    study = f"study {report.study.name}, " if report.study else ""
+    return (f"gan-bench report: {study}{dataset_of(first)} on {first['env']['device_slug']}, "
+            f"preset {first['config']['preset']}")
 
 
 def write_markdown(report: Report, path: Path) -> None:
@@ -108,11 +112,35 @@ assert tuple(WRITERS) == FORMATS
 
 # Each plot is skipped (returns False) when there is nothing to draw.
 PLOTS: dict[str, Callable[[Report, Path], bool]] = {
-    "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.records), path, rep.command,
-                                                           fid_key_of(rep.records)),
-    "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.records), path, rep.command),
+    "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.compared), path, rep.command,
+                                                           fid_key_of(rep.compared)),
+    "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared), path, rep.command),
     "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
+    "study_fid_distribution.png": lambda rep, path: rep.study is not None and plots.study_fid_distribution(
+        rep.study.fids_by_variant(), path, rep.command, rep.study.fid_key),
+    "study_expected_best.png": lambda rep, path: rep.study is not None and plots.study_expected_best(
+        rep.study.curves, path, rep.command, rep.study.fid_key),
 }
+
+# A study's numbers in full, one file each, written with the csv format.
+STUDY_CSVS: dict[str, Callable[[Report], pd.DataFrame]] = {
+    "study_configurations.csv": lambda rep: rep.study.configurations,
+    "study_expected_best.csv": lambda rep: rep.study.curves,
+}
+
+
+def write_study_csvs(report: Report) -> list[Path]:
+    written = []
+    for name, frame_of in STUDY_CSVS.items():
+        path = report.out_dir / name
+        if report.study is None:
+            path.unlink(missing_ok=True)  # a stale study's numbers beside another report would mislead
+            continue
+        with open(path, "w", newline="") as f:
+            f.write(f"# Regenerate with: {report.command}\n")
+            frame_of(report).to_csv(f, index=False)
+        written.append(path)
+    return written
 
 
 def ok_curves(records: list[dict]) -> dict[str, list[list[dict]]]:
@@ -168,21 +196,25 @@ def build_report(results_dir, out_dir=None, command=None, formats=FORMATS,
         skipped = f" ({len(warnings)} file(s) skipped)" if warnings else ""
         raise BenchError(f"no records in {results_dir}{skipped}")
     check_comparable(records)
-    for line in consistency_warnings(records):
+    study = build_study(records)
+    compared = study.rerun if study else records
+    for line in consistency_warnings(compared):
         warnings.append(line)
         if warn:
             warn(line)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results_dir, records[0]["env"]["device_slug"])
-    summary = summarise(records)
     return Report(results_dir=results_dir, out_dir=out_dir,
                   command=command or regenerate_command(results_dir, out_dir, tuple(formats)),
-                  records=records, warnings=warnings, summary=summary,
-                  pairs=pairwise_fid(records), problems=problem_runs(records))
+                  records=records, warnings=warnings,
+                  # A study not yet rerun has no seed statistics; its report.csv still reads back as a table.
+                  summary=summarise(compared) if compared else pd.DataFrame(columns=["variant"]),
+                  pairs=pairwise_fid(compared), problems=problem_runs(compared), study=study)
 
 
 def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
                  warn: Callable[[str], None] | None = None) -> list[Path]:
-    """Write report.<format> for each format and the plots; return the paths written.
+    """Write report.<format> for each format (with csv, a study's own CSVs too) and the plots;
+    return the paths written.
 
     `warn` gets one line per skipped record or doubtful grouping as they are found.
     """
@@ -200,4 +232,6 @@ def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
         path = report.out_dir / f"report.{fmt}"
         WRITERS[fmt](report, path)
         written.append(path)
+    if "csv" in formats:
+        written += write_study_csvs(report)
     return written + report.plots
