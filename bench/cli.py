@@ -223,12 +223,12 @@ SUMMARY_LEGEND = {
 @app.command()
 @clean_errors
 def study(
-    file: Optional[Path] = typer.Argument(None, help="A TOML study file: the options below as keys, and a [space] "
+    file: Optional[Path] = typer.Argument(None, help="A TOML study file: the options below as keys, and a \\[space] "
                                                      "table of your own ranges. Options given here win."),
     variants: Optional[str] = typer.Option(None, "--variants", "-v", help="NAME[,NAME...] or 'all'."),
     space: Optional[str] = typer.Option(None, "--space", help="lucic-wide, lucic-narrow or defaults "
                                                               "(docs/studies.md)."),
-    configs: Optional[int] = typer.Option(None, "--configs", help="Configurations per variant; 0 is its defaults."),
+    configs: Optional[int] = typer.Option(None, "--configs", help="Configurations per variant (configuration 0: its defaults)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per configuration (with --rerun-best: seeds "
                                                               "of each variant's best configuration)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="tiny, quick, paper, ..."),
@@ -238,8 +238,8 @@ def study(
     device: Optional[str] = typer.Option(None, "--device", "-d", help="auto, cpu or cuda (on the Ray workers)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="The study folder: records, study.json."),
     name: Optional[str] = typer.Option(None, "--name", help="A label for the study (default: the space's name)."),
-    address: Optional[str] = typer.Option(None, "--address", help="A running Ray cluster (HOST:PORT, ray://..., "
-                                                                  "auto); default RAY_ADDRESS, else a local Ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="A running Ray cluster (HOST:PORT or auto); "
+                                                                  "default RAY_ADDRESS, else a local Ray."),
     cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="CPUs Ray reserves per run; torch "
                                                                               "threads = that number (default 1)."),
     gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run, fractions allowed."),

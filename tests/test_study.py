@@ -250,19 +250,34 @@ def test_a_killed_driver_leaves_nothing_twice_and_the_same_command_finishes_the_
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_driver_stops_the_runs_at_a_checkpoint_and_says_how_to_resume(mnist_dir, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_to_the_driver_stops_the_runs_and_says_how_to_resume(mnist_dir, tmp_path, signum):
     process = gan_bench(*FAULT, "--out", str(tmp_path), data_dir=mnist_dir)
     assert wait_for_checkpoint(tmp_path, process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=180)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert "interrupted by SIGTERM" in stderr and "run the same study command again" in stderr
+    assert process.returncode == 128 + signum, stderr
+    assert f"interrupted by {signal.Signals(signum).name}" in stderr and "run the same study command again" in stderr
     assert "Traceback" not in stderr and records_in(tmp_path) == []
 
     code, _, stderr = run_cli(FAULT + ["--out", str(tmp_path)], mnist_dir)
     assert code == 0, stderr
     (record,) = study_records(tmp_path)
     assert record["history"][0]["resumed_at_step"] > 0
+
+
+@pytest.mark.slow
+def test_a_run_whose_worker_gets_sigterm_checkpoints_and_is_resubmitted(mnist_dir, tmp_path):
+    """A drained node or a preempted worker: SIGTERM to the process that trains."""
+    before = ray_processes(("ray::execute_run",))
+    process = gan_bench(*FAULT, "--out", str(tmp_path), data_dir=mnist_dir)
+    assert wait_for_checkpoint(tmp_path, process)
+    (worker,) = ray_processes(("ray::execute_run",)) - before
+    os.kill(worker, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    (record,) = study_records(tmp_path)
+    assert record["status"] == "ok" and record["history"][0]["resumed_at_step"] > 0
 
 
 # ---------------------------------------------------------------- bad input
