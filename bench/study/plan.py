@@ -151,8 +151,6 @@ def record_key(record: dict) -> tuple:
 
 
 def load_definition(out: Path) -> StudyDefinition | None:
-    from bench.study.spaces import Param, Space
-
     path = Path(out) / DEFINITION_FILE
     if not path.is_file():
         return None
@@ -197,15 +195,15 @@ def rerun_best_runs(out: Path, seeds: int, fid_key_of) -> tuple[StudyDefinition,
         raise BenchError(f"the search in {out} is not finished ({len(search)} of {expected} runs): run the same "
                          "study command again to finish it, then --rerun-best")
     fid_key = fid_key_of(definition.dataset)
-    best: dict[str, tuple[float, int]] = {}
+    fids: dict[str, dict[int, list[float]]] = {}  # variant -> configuration -> final FID per seed
     for record in search:
         fid = (record.get("metrics") or {}).get(fid_key)
         if record["status"] != "ok" or fid is None:
             continue
         # Over seeds: a configuration's mean FID, so one lucky seed does not pick it.
-        best.setdefault(record["variant"], {}).setdefault(record["study"]["config_index"], []).append(fid)
+        fids.setdefault(record["variant"], {}).setdefault(record["study"]["config_index"], []).append(fid)
     chosen = {}
-    for variant, by_config in best.items():
+    for variant, by_config in fids.items():
         index = min(by_config, key=lambda i: (sum(by_config[i]) / len(by_config[i]), i))
         chosen[variant] = (index, sum(by_config[index]) / len(by_config[index]))
     first_seed = definition.seeds

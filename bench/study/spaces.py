@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -122,16 +122,14 @@ def default_value(name: str, variant: Variant):
 
 def apply(variant: Variant, params: dict) -> Variant:
     """The variant with the sampled values put in: its name stays, its config changes."""
-    from dataclasses import replace
-
     hp = variant.hparams
     changes, arch_options, loss_options = {}, dict(variant.arch_options), dict(variant.loss_options)
     betas = list(hp.betas)
     for name, value in params.items():
         if name == "lr":
             # Configuration 0 of a variant whose G and D rates differ carries both.
-            changes.update(lr_g=value["g"], lr_d=value["d"]) if isinstance(value, dict) else \
-                changes.update(lr_g=value, lr_d=value)
+            pair = value if isinstance(value, dict) else {"g": value, "d": value}
+            changes.update(lr_g=pair["g"], lr_d=pair["d"])
         elif name in ("beta1", "beta2"):
             betas[0 if name == "beta1" else 1] = value
         elif name == "n_critic":
