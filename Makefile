@@ -77,3 +77,16 @@ STACKED_PRESET ?= one-epoch
 publish-stacked: fetch
 	$(BIN)/gan-bench run --dataset stacked-mnist --variants $(STACKED_VARIANTS) --seeds $(SEEDS) --preset $(STACKED_PRESET) --device $(DEVICE) --out results/$(SLUG)/stacked-mnist
 	$(BIN)/gan-bench report results/$(SLUG)/stacked-mnist --out results/$(SLUG)/stacked-mnist
+
+# Lucic et al.'s protocol on this machine, under results/<device-slug>/study-lucic-narrow: the
+# narrow search (8 configurations of each original variant, configuration 0 their defaults),
+# each variant's best configuration again over 3 new seeds, then the report.
+STUDY_VARIANTS ?= vanilla,dcgan,lsgan,wgan-gp
+STUDY_CONFIGS ?= 8
+STUDY_DIR = results/$(SLUG)/study-lucic-narrow
+
+.PHONY: publish-study
+publish-study: fetch
+	$(BIN)/gan-bench study --variants $(STUDY_VARIANTS) --space lucic-narrow --configs $(STUDY_CONFIGS) --seeds 1 --preset $(PRESET) --device $(DEVICE) --out $(STUDY_DIR)
+	$(BIN)/gan-bench study --rerun-best --seeds 3 --device $(DEVICE) --out $(STUDY_DIR)
+	$(BIN)/gan-bench report $(STUDY_DIR) --out $(STUDY_DIR)

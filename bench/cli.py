@@ -122,7 +122,8 @@ def run(
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
     resume: bool = typer.Option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints."),
     force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Generator steps between checkpoints."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every",
+                                                   help="Generator steps between checkpoints."),
     arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: train this architecture x loss pairing "
                                                             "instead of --variants (e.g. --arch mlp --loss ls)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: the loss (ns, ls, wgan-gp)."),
@@ -217,6 +218,87 @@ SUMMARY_LEGEND = {
     "stacked-mnist": "FID: fid_stacked (MNIST-classifier features of each channel); modes: distinct digit triples "
                      "of the 1,000; KL: stacked_kl, mode histogram vs uniform (nats); " + SUMMARY_SYSTEMS_LEGEND,
 }
+
+
+@app.command()
+@clean_errors
+def study(
+    file: Optional[Path] = typer.Argument(None, help="A TOML study file: the options below as keys, and a \\[space] "
+                                                     "table of your own ranges. Options given here win."),
+    variants: Optional[str] = typer.Option(None, "--variants", "-v", help="NAME[,NAME...] or 'all'."),
+    space: Optional[str] = typer.Option(None, "--space", help="lucic-wide, lucic-narrow or defaults "
+                                                              "(docs/studies.md)."),
+    configs: Optional[int] = typer.Option(None, "--configs", help="Configurations per variant (configuration 0: its defaults)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per configuration (with --rerun-best: seeds "
+                                                              "of each variant's best configuration)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="tiny, quick, paper, ..."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates per run."),
+    train_seconds: Optional[float] = typer.Option(None, "--train-seconds", help="Training seconds per run."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist or stacked-mnist."),
+    device: Optional[str] = typer.Option(None, "--device", "-d", help="auto, cpu or cuda (on the Ray workers)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The study folder: records, study.json."),
+    name: Optional[str] = typer.Option(None, "--name", help="A label for the study (default: the space's name)."),
+    address: Optional[str] = typer.Option(None, "--address", help="A running Ray cluster (HOST:PORT or auto); "
+                                                                  "default RAY_ADDRESS, else a local Ray."),
+    cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="CPUs Ray reserves per run; torch "
+                                                                              "threads = that number (default 1)."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run, fractions allowed."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Default: OUT/checkpoints. Must "
+                                                                                 "be shared for cross-node resume."),
+    max_retries: Optional[int] = typer.Option(None, "--max-retries", help="Reruns of a run whose worker or node "
+                                                                          "dies (default 3)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every",
+                                                   help="Generator steps between checkpoints."),
+    rerun_best: bool = typer.Option(False, "--rerun-best", help="Train each variant's best search configuration "
+                                                                "again over --seeds new seeds."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
+                                            help="Where MNIST lives on every node (default: ~/.cache/gan-bench)."),
+):
+    """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
+    from bench.study.driver import run_study
+    from bench.study.engine import EngineSettings
+    from bench.study.plan import StudyDefinition, check_folder, rerun_best_runs, search_runs
+    from bench.study.options import merge
+
+    flags = {"variants": variants, "space": space, "configs": configs, "seeds": seeds, "preset": preset,
+             "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
+             "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
+             "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),
+             "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every}
+    if rerun_best:
+        # The study itself comes from its folder; only where and how to run come from here.
+        settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
+        folder = Path(settings["out"])
+        definition, runs, chosen = rerun_best_runs(folder, 3 if seeds is None else seeds,
+                                                   lambda d: get_dataset(d).fid_key)
+        for variant in definition.variants:
+            if variant not in chosen:
+                errors.print(f"[yellow]warning:[/yellow] {variant} has no finished search run with an FID: "
+                             "no configuration to rerun", highlight=False)
+    else:
+        settings, chosen_space = merge(file, flags)
+        folder = Path(settings["out"])
+        chosen_variants = tuple(v.name for v in registry.select_variants(settings["variants"]))
+        definition = StudyDefinition(settings["name"], chosen_variants, chosen_space, settings["configs"],
+                                     settings["seeds"], settings["preset"], settings["dataset"], settings["steps"],
+                                     settings["train-seconds"])
+        runs = search_runs(definition)
+        check_folder(folder, definition)
+    engine = EngineSettings(device=settings["device"], address=settings["address"],
+                            cpus_per_run=float(settings["cpus-per-run"]), gpus_per_run=float(settings["gpus-per-run"]),
+                            checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
+                            max_retries=settings["max-retries"],
+                            data_dir=settings["data-dir"] and Path(settings["data-dir"]),
+                            checkpoint_every=settings["checkpoint-every"])
+    tally = run_study(definition, runs, engine, folder)
+    for line in tally.errors:
+        errors.print(f"failed: {line}", highlight=False, markup=False, soft_wrap=True)
+    phase = "rerun-best" if rerun_best else "search"
+    console.print(f"study {definition.name} ({definition.id}), {phase}: {tally.done} of {tally.total} runs recorded "
+                  f"({tally.finished_here} now, {tally.failed} failed) in {folder}", highlight=False, soft_wrap=True)
+    if tally.done < tally.total:
+        console.print("run the same command again to train the runs without a record", highlight=False)
+    raise typer.Exit(4 if tally.failed_here else 0)
 
 
 @app.command("train-classifier")

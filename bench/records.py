@@ -22,8 +22,10 @@ from bench.files import atomic_write
 
 # 2: systems.peak_mem_bytes covers training steps only (evaluation: eval_peak_mem_bytes);
 #    budget holds g_steps, d_steps and images_seen done, and the budget's label.
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+# 3: a run of a study carries a `study` section (its study, configuration and sampled
+#    hyperparameters); a reader that predates it would pool a study's configurations.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 
 # Keys whose values depend on the clock or the moment, not on the computation.
 # Everything else in a CPU record is a pure function of (code, config, seed).

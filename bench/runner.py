@@ -53,6 +53,10 @@ class RunPlan:
     resume: bool = False
     force: bool = False
     compile: bool = False
+    # A study keeps each configuration's checkpoints apart and may put them where every node
+    # of a cluster reaches them; a plain run keeps them under `out`.
+    checkpoint_dir: Path | None = None
+    record_extra: dict = field(default_factory=dict)  # top-level sections added to each record (a study's)
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
 
@@ -62,7 +66,8 @@ class RunPlan:
 
     @property
     def checkpoints_dir(self) -> Path:
-        return Path(self.out) / "checkpoints" / device_slug(self.device)
+        root = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else Path(self.out) / "checkpoints"
+        return root / device_slug(self.device)
 
 
 def check_plan(plan: RunPlan) -> None:
@@ -208,7 +213,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "variant": variant.name, "seed": seed,
         "config": described, "config_hash": cfg_hash, "env": environment(plan.device),
         "data": {"dataset": dataset.name, "mnist_sha256": assets.MNIST_SHA256, "sha256": data["sha256"]},
-        "history": history,
+        "history": history, **plan.record_extra,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tick = time.perf_counter()

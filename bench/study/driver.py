@@ -1,0 +1,116 @@
+"""The study driver: which runs are left, Ray up and checked, records written as they
+arrive, and a live view of the study."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from bench.datasets import get_dataset
+from bench.errors import BenchError
+from bench.files import atomic_write
+from bench.records import write_json_atomic
+from bench.study.engine import EngineSettings, Tally, check_resources, check_settings, connect, run_tasks
+from bench.study.plan import DEFINITION_FILE, StudyDefinition, StudyRun, definition_payload, record_key, study_records
+
+
+def runs_left(out: Path, definition: StudyDefinition, runs: list[StudyRun]) -> tuple[list[StudyRun], list[dict]]:
+    """Runs with no record yet; any record counts, a failed one too, so that a rerun never
+    writes a second record for one (study, variant, configuration, seed, phase)."""
+    records = [r for _, r in study_records(out, definition.id)]
+    done = {record_key(r) for r in records}
+    return [run for run in runs if run.key not in done], records
+
+
+def writer(out: Path, tally: Tally, fid_key: str, written: set):
+    def write(result: dict) -> None:
+        record = result["record"]
+        key = record_key(record)
+        if key in written:  # a run Ray executed twice (its result was lost): the first record stands
+            return
+        folder = Path(out) / "runs" / record["env"]["device_slug"]
+        write_json_atomic(folder / f"{record['run_id']}.json", record)
+        if result.get("grid") is not None:
+            atomic_write(folder / f"{record['run_id']}.png", result["grid"])
+        written.add(key)
+        tally.done += 1
+        tally.finished_here += 1
+        count(tally, record, fid_key)
+        tally.failed_here += record["status"] == "failed"
+    return write
+
+
+def count(tally: Tally, record: dict, fid_key: str) -> None:
+    if record["status"] == "failed":
+        tally.failed += 1
+    fid = (record.get("metrics") or {}).get(fid_key)
+    if record["status"] == "ok" and fid is not None:
+        best = tally.best.get(record["variant"])
+        if best is None or fid < best[0]:
+            tally.best[record["variant"]] = (fid, record["study"]["config_index"])
+
+
+def view(tally: Tally, running: int, slots: int, title: str):
+    left = tally.total - tally.done
+    elapsed = time.monotonic() - tally.started
+    if tally.finished_here:
+        # Runs finish in waves of `slots`: the time per finished run, times the waves left.
+        eta = f"{elapsed / tally.finished_here * left:,.0f} s"
+    else:
+        eta = "-"
+    head = (f"[bold]{title}[/bold]  done {tally.done}/{tally.total}  running {running}  failed {tally.failed}  "
+            f"left {left}  elapsed {elapsed:,.0f} s  time left ~{eta}")
+    table = Table(box=None, pad_edge=False)
+    table.add_column("variant")
+    table.add_column("best FID so far", justify="right")
+    table.add_column("config", justify="right")
+    for variant, (fid, index) in sorted(tally.best.items()):
+        table.add_row(variant, f"{fid:.2f}", str(index))
+    return Group(head, table) if tally.best else head
+
+
+def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: EngineSettings, out: Path,
+              console: Console | None = None) -> Tally:
+    """Train the runs of `runs` that have no record in `out`; nothing starts when none is left."""
+    import ray
+
+    check_settings(settings)
+    console = console or Console(stderr=True)
+    fid_key = get_dataset(definition.dataset).fid_key
+    left, records = runs_left(out, definition, runs)
+    tally = Tally(total=len(runs), done=len(runs) - len(left))
+    for record in records:
+        count(tally, record, fid_key)
+    if not left:
+        return tally
+    if settings.checkpoint_dir is None:
+        settings.checkpoint_dir = Path(out) / "checkpoints"
+    connect(settings.address)
+    try:
+        slots = check_resources(settings)
+        probe_writable(Path(out))
+        payload = Path(out) / DEFINITION_FILE
+        if not payload.exists():
+            write_json_atomic(payload, definition_payload(definition))
+        title = f"study {definition.name} ({definition.id})"
+        written = {record_key(r) for r in records}
+        with Live(view(tally, 0, slots, title), console=console, refresh_per_second=2, transient=False) as live:
+            run_tasks(left, definition, settings, writer(out, tally, fid_key, written), tally,
+                      lambda t, running: live.update(view(t, running, slots, title)), slots)
+    finally:
+        ray.shutdown()
+    return tally
+
+
+def probe_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{time.time_ns()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise BenchError(f"cannot write to {out}: {error.strerror or error}") from None

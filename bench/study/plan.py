@@ -1,0 +1,222 @@
+"""A study's runs, deterministically: the same definition gives the same list of runs,
+with the same sampled values, on any machine.
+
+The sampler is seeded from the study id, a hash of the canonical definition, so changing
+anything that defines the study (a variant, a range, the number of configurations or
+seeds, the budget, the dataset) makes another study with its own samples; where it runs
+(device, cluster, resources) does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.datasets import get_dataset
+from bench.errors import BenchError
+from bench.protocol import PRESETS
+from bench.records import load_record
+from bench.study.spaces import Param, Space, applies, apply, default_value
+from variants import Variant, select_variants
+
+SEARCH, RERUN_BEST = "search", "rerun-best"
+DEFINITION_FILE = "study.json"
+
+
+@dataclass(frozen=True)
+class StudyDefinition:
+    name: str
+    variants: tuple[str, ...]
+    space: Space
+    configs: int
+    seeds: int
+    preset: str
+    dataset: str = "mnist"
+    steps: int | None = None
+    train_seconds: float | None = None
+
+    def canonical(self) -> dict:
+        """What the study is: hashed into its id and stored in the study folder. The name is
+        a label, not part of the id."""
+        return {"variants": list(self.variants), "space": self.space.describe(), "configs": self.configs,
+                "seeds": self.seeds, "preset": self.preset, "steps": self.steps,
+                "train_seconds": self.train_seconds, "dataset": self.dataset}
+
+    @property
+    def id(self) -> str:
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    variant: Variant  # with the configuration's values put in
+    config_index: int
+    seed: int
+    phase: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return (self.variant.name, self.config_index, self.seed, self.phase)
+
+    @property
+    def label(self) -> str:
+        phase = " (rerun-best)" if self.phase == RERUN_BEST else ""
+        return f"{self.variant.name} c{self.config_index} s{self.seed}{phase}"
+
+    def section(self, definition: StudyDefinition) -> dict:
+        """The record's `study` section."""
+        return {"id": definition.id, "name": definition.name, "space": definition.space.name,
+                "config_index": self.config_index, "params": dict(self.params), "phase": self.phase}
+
+
+def check_definition(definition: StudyDefinition) -> list[Variant]:
+    if definition.configs < 1:
+        raise BenchError(f"--configs must be at least 1 (configuration 0 is the variant's defaults), "
+                         f"got {definition.configs}")
+    if definition.seeds < 1:
+        raise BenchError(f"--seeds must be at least 1, got {definition.seeds}")
+    if definition.preset not in PRESETS:
+        raise BenchError(f"unknown preset {definition.preset!r}; choose one of {', '.join(PRESETS)}")
+    get_dataset(definition.dataset)
+    for option, value in (("--steps", definition.steps), ("--train-seconds", definition.train_seconds)):
+        if value is not None and not value > 0:
+            raise BenchError(f"{option} must be a positive number, got {value}")
+    if definition.steps is not None and definition.train_seconds is not None:
+        raise BenchError("--steps and --train-seconds are two budgets; give one")
+    if definition.space.name == "defaults" and definition.configs != 1:
+        raise BenchError("the defaults space has configuration 0 only: use --configs 1")
+    return select_variants(",".join(definition.variants))
+
+
+def draw(rng: np.random.RandomState, param: Param):
+    if param.kind == "log-uniform":
+        lo, hi = param.values
+        return float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
+    if param.kind == "uniform":
+        return float(rng.uniform(*param.values))
+    value = param.values[rng.randint(len(param.values))]
+    return value.item() if hasattr(value, "item") else value
+
+
+def configurations(definition: StudyDefinition, variant: Variant, rng: np.random.RandomState) -> list[dict]:
+    """Configuration 0 is the variant's defaults (as in compare_gan), then K-1 samples of the
+    parameters the variant uses, in the space's order."""
+    usable = [p for p in definition.space.params if applies(p, variant)]
+    configs = [{p.name: default_value(p.name, variant) for p in usable}]
+    for _ in range(1, definition.configs):
+        configs.append({p.name: draw(rng, p) for p in usable})
+    return configs
+
+
+def search_runs(definition: StudyDefinition) -> list[StudyRun]:
+    """Every (variant, configuration, seed) of the search, configuration by configuration so
+    that early results cover every variant."""
+    chosen = check_definition(definition)
+    rng = np.random.RandomState(int(definition.id, 16) % 2**32)
+    per_variant = {v.name: (v, configurations(definition, v, rng)) for v in chosen}
+    runs = []
+    for index in range(definition.configs):
+        for variant, configs in per_variant.values():
+            for seed in range(definition.seeds):
+                runs.append(StudyRun(apply(variant, configs[index]), index, seed, SEARCH, configs[index]))
+    return runs
+
+
+# ---------------------------------------------------------------- the study folder
+
+
+def study_records(out: Path, study_id: str) -> list[tuple[Path, dict]]:
+    """The folder's records of this study (a malformed file is not one)."""
+    found = []
+    for path in sorted(Path(out).glob("runs/*/*.json")):
+        try:
+            record = load_record(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and (record.get("study") or {}).get("id") == study_id:
+            found.append((path, record))
+    return found
+
+
+def record_key(record: dict) -> tuple:
+    study = record["study"]
+    return (record["variant"], study["config_index"], record["seed"], study["phase"])
+
+
+def load_definition(out: Path) -> StudyDefinition | None:
+    path = Path(out) / DEFINITION_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        space = Space(saved["space"]["name"], tuple(
+            Param(name, p["kind"], tuple(p["values"]), tuple(p["losses"]) if p.get("losses") else None)
+            for name, p in saved["space"]["params"].items()))
+        definition = StudyDefinition(saved["name"], tuple(saved["variants"]), space, saved["configs"], saved["seeds"],
+                                     saved["preset"], saved["dataset"], saved["steps"], saved["train_seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BenchError(f"{path} is not a study definition ({type(error).__name__}: {error})") from None
+    if definition.id != saved.get("id"):
+        raise BenchError(f"{path} was edited: its definition no longer hashes to its id {saved.get('id')}")
+    return definition
+
+
+def definition_payload(definition: StudyDefinition) -> dict:
+    return {"id": definition.id, "name": definition.name, **definition.canonical()}
+
+
+def check_folder(out: Path, definition: StudyDefinition) -> None:
+    """One study per folder: its records, its best configurations and its report belong together."""
+    saved = load_definition(out)
+    if saved is not None and saved.id != definition.id:
+        raise BenchError(f"{out} holds study {saved.id} ({saved.name}), not this one ({definition.id}); "
+                         "give another --out")
+
+
+def rerun_best_runs(out: Path, seeds: int, fid_key_of) -> tuple[StudyDefinition, list[StudyRun], dict]:
+    """Lucic et al.'s last phase: each variant's best configuration (lowest final FID of its
+    finished search runs) trained again on seeds the search did not use."""
+    definition = load_definition(out)
+    records = study_records(out, definition.id) if definition else []
+    search = [r for _, r in records if r["study"]["phase"] == SEARCH]
+    if definition is None or not search:
+        raise BenchError(f"{out} holds no search records of a study; run the search first")
+    if seeds < 1:
+        raise BenchError(f"--seeds must be at least 1, got {seeds}")
+    expected = len(search_runs(definition))
+    if len({record_key(r) for r in search}) < expected:
+        raise BenchError(f"the search in {out} is not finished ({len(search)} of {expected} runs): run the same "
+                         "study command again to finish it, then --rerun-best")
+    fid_key = fid_key_of(definition.dataset)
+    fids: dict[str, dict[int, list[float]]] = {}  # variant -> configuration -> final FID per seed
+    for record in search:
+        fid = (record.get("metrics") or {}).get(fid_key)
+        if record["status"] != "ok" or fid is None:
+            continue
+        # Over seeds: a configuration's mean FID, so one lucky seed does not pick it.
+        fids.setdefault(record["variant"], {}).setdefault(record["study"]["config_index"], []).append(fid)
+    chosen = {}
+    for variant, by_config in fids.items():
+        index = min(by_config, key=lambda i: (sum(by_config[i]) / len(by_config[i]), i))
+        chosen[variant] = (index, sum(by_config[index]) / len(by_config[index]))
+    first_seed = definition.seeds
+    runs = []
+    for variant, config_index, params in best_configs(definition, chosen):
+        for seed in range(first_seed, first_seed + seeds):
+            runs.append(StudyRun(variant, config_index, seed, RERUN_BEST, params))
+    return definition, runs, chosen
+
+
+def best_configs(definition: StudyDefinition, chosen: dict):
+    by_key = {(r.variant.name, r.config_index): r for r in search_runs(definition)}
+    for name in definition.variants:
+        if name in chosen:
+            run = by_key[name, chosen[name][0]]
+            yield run.variant, run.config_index, run.params
