@@ -6,9 +6,23 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.errors import BenchError
+
+
+def probe_writable(folder: Path) -> None:
+    """Create `folder` and write a file in it, so a run or a study that could not save its
+    results says so before any training starts."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{time.time_ns()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise BenchError(f"cannot write to {folder}: {error.strerror or error}") from None
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

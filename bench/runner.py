@@ -25,6 +25,7 @@ from bench.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, use_device
 from bench.errors import BenchError
 from bench.evaluation import Evaluator, time_to_fid
+from bench.files import probe_writable
 from bench.protocol import (
     PRESETS, Hooks, Interrupted, RunConfig, budget_label, generator_steps, init_state, sample_grid, train,
     train_step,
@@ -84,13 +85,7 @@ def check_plan(plan: RunPlan) -> None:
     if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
     for folder in (plan.runs_dir, plan.checkpoints_dir):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".write-probe-{time.time_ns()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as error:
-            raise BenchError(f"cannot write to {folder}: {error.strerror or error}") from None
+        probe_writable(folder)
 
 
 def progress_bar() -> Progress:

@@ -39,10 +39,10 @@ def gan_bench(*args, data_dir):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_checkpoint(out, process, timeout=120):
+def wait_for_checkpoint(out, process, timeout=120, pattern="checkpoints/*/*.pt"):
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
-        if list(Path(out).glob("checkpoints/*/*.pt")):
+        if list(Path(out).glob(pattern)):
             return True
         time.sleep(0.05)
     return False

@@ -23,6 +23,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reliability import gan_bench, records_in  # noqa: E402
+from test_reliability import wait_for_checkpoint as wait_for_a_checkpoint  # noqa: E402
 
 import variants  # noqa: E402
 from bench.cli import app  # noqa: E402
@@ -187,13 +188,9 @@ FAULT = ["study", "--variants", "vanilla", "--space", "defaults", "--configs", "
          "--checkpoint-every", "3"]
 
 
-def wait_for_checkpoint(out, process, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        if list(Path(out).glob("checkpoints/**/*.pt")):
-            return True
-        time.sleep(0.05)
-    return False
+def wait_for_checkpoint(out, process):
+    # A study's checkpoints sit one folder deeper: one folder per configuration and phase.
+    return wait_for_a_checkpoint(out, process, timeout=300, pattern="checkpoints/**/*.pt")
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from bench.datasets import get_dataset
-from bench.errors import BenchError
-from bench.files import atomic_write
+from bench.files import atomic_write, probe_writable
 from bench.records import write_json_atomic
 from bench.study.engine import EngineSettings, Tally, check_resources, check_settings, connect, run_tasks
 from bench.study.plan import DEFINITION_FILE, StudyDefinition, StudyRun, definition_payload, record_key, study_records
@@ -104,13 +103,3 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
     finally:
         ray.shutdown()
     return tally
-
-
-def probe_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{time.time_ns()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise BenchError(f"cannot write to {out}: {error.strerror or error}") from None
