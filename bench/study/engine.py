@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,21 +97,13 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
         # SIGTERM (node drain, preemption) or a cancel then checkpoints before the task ends.
         stops = signals_request_stop() if threading.current_thread() is threading.main_thread() else None
         try:
-            with (stops or _no_stop()) as should_stop, use_device(target):
+            with (stops or nullcontext(lambda: False)) as should_stop, use_device(target):
                 record = run_one(run.variant, run.seed, plan, _DATA[key], None, should_stop)
         except Interrupted as stop:
             # Said in the result, not raised: the driver decides whether to resubmit it.
             return {"interrupted_at_step": stop.step}
         grid = plan.runs_dir / f"{record['run_id']}.png"
         return {"record": record, "grid": grid.read_bytes() if grid.exists() else None}
-
-
-class _no_stop:
-    def __enter__(self):
-        return lambda: False
-
-    def __exit__(self, *exc):
-        return False
 
 
 def run_checkpoint_dir(root: Path, definition: StudyDefinition, run: StudyRun) -> Path:
