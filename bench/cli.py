@@ -124,9 +124,9 @@ def run(
     force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every",
                                                    help="Generator steps between checkpoints."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: train this architecture x loss pairing "
-                                                            "instead of --variants (e.g. --arch mlp --loss ls)."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: the loss (ns, ls, wgan-gp)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: train these architecture x loss pairings "
+                                                            "instead of --variants (e.g. --arch mlp --loss ns,ls)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: the losses (ns, ls, wgan-gp, ...)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
                                                           "when its loss needs a double backward)."),
     data_dir: Optional[Path] = DataDir,
@@ -148,7 +148,7 @@ def run(
         if threads < 1:
             raise BenchError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    chosen = [registry.combine(arch, loss)] if arch else registry.select_variants(variants)
+    chosen = registry.select_variants(",".join(registry.pairings(arch, loss)) if arch else variants)
     plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset, dataset=dataset,
                    device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
                    checkpoint_every=checkpoint_every,
@@ -226,6 +226,9 @@ def study(
     file: Optional[Path] = typer.Argument(None, help="A TOML study file: the options below as keys, and a \\[space] "
                                                      "table of your own ranges. Options given here win."),
     variants: Optional[str] = typer.Option(None, "--variants", "-v", help="NAME[,NAME...] or 'all'."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: every ARCH+LOSS pairing of the two lists "
+                                                            "joins the study (e.g. --arch dcgan --loss ns,ls)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: LOSS[,LOSS...]."),
     space: Optional[str] = typer.Option(None, "--space", help="lucic-wide, lucic-narrow or defaults "
                                                               "(docs/studies.md)."),
     configs: Optional[int] = typer.Option(None, "--configs", help="Configurations per variant (configuration 0: its defaults)."),
@@ -260,7 +263,7 @@ def study(
     from bench.study.plan import StudyDefinition, check_folder, rerun_best_runs, search_runs
     from bench.study.options import merge
 
-    flags = {"variants": variants, "space": space, "configs": configs, "seeds": seeds, "preset": preset,
+    flags = {"variants": variants, "arch": arch, "loss": loss, "space": space, "configs": configs, "seeds": seeds, "preset": preset,
              "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
              "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
              "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),

@@ -104,6 +104,9 @@ BAD = {
     "existing.py": ("from variants import Hparams, Variant, register_variant\n"
                     "register_variant(Variant(name='dcgan', arch='dcgan', loss='ns', hparams=Hparams(), paper=''))\n",
                     "variant 'dcgan' is already registered (by builtin)"),
+    "plus_name.py": ("from variants import Hparams, Variant, register_variant\n"
+                     "register_variant(Variant(name='dcgan+ls', arch='dcgan', loss='ls', hparams=Hparams(), paper=''))\n",
+                     "would hide the pairing of that name"),
     "broken.py": ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
     "syntax.py": ("def oops(:\n", "SyntaxError"),
     "unknown_arch.py": ("from variants import Hparams, Variant, register_variant\n"

@@ -351,3 +351,48 @@ def test_rerun_best_needs_search_records(tmp_path):
     one_error_line(runner.invoke(app, ["study", "--rerun-best", "--seeds", "2", "--out", str(empty)]),
                    "holds no search records")
     assert list(empty.iterdir()) == []
+
+
+# ---------------------------------------------------------------- architecture x loss pairings
+
+
+def test_arch_and_loss_lists_join_the_study_as_pairings(tmp_path):
+    from bench.study.options import merge
+
+    settings, _ = merge(None, {"arch": "dcgan,mlp", "loss": "ns,ls", "space": "lucic-narrow", "configs": 2,
+                               "out": str(tmp_path)})
+    assert settings["variants"] == "dcgan+ns,dcgan+ls,mlp+ns,mlp+ls"
+    study_file = tmp_path / "pairs.toml"
+    study_file.write_text('variants = ["vanilla"]\narch = "dcgan"\nloss = ["ns", "wgan-gp"]\nconfigs = 2\n'
+                          'space = "lucic-narrow"\n')
+    settings, _ = merge(study_file, {"out": str(tmp_path)})
+    assert settings["variants"] == "vanilla,dcgan+ns,dcgan+wgan-gp"
+
+
+def test_a_pairing_samples_its_losss_parameters_and_survives_the_saved_definition(tmp_path):
+    from bench.study.plan import DEFINITION_FILE, definition_payload, load_definition
+
+    study = definition(space="lucic-narrow", configs=4, names=("dcgan+ns", "dcgan+wgan-gp"))
+    runs = search_runs(study)
+    params = {r.variant.name: set(r.params) for r in runs}
+    assert "gp_weight" in params["dcgan+wgan-gp"] and "gp_weight" not in params["dcgan+ns"]
+    for run in runs:
+        if run.config_index == 0:
+            assert run.variant == variants.combine(*run.variant.name.split("+"))
+    (tmp_path / DEFINITION_FILE).write_text(json.dumps(definition_payload(study)))
+    again = load_definition(tmp_path)
+    assert again.id == study.id
+    assert [(r.key, r.params) for r in search_runs(again)] == [(r.key, r.params) for r in runs]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--arch", "dcgan"], ["--arch and --loss go together"]),
+    (["--arch", "dcgan", "--loss", "began"], ["loss 'began' needs a D that returns"]),
+    (["--arch", "dcgan", "--loss", "hinge,nope"], ["unknown loss 'nope'"]),
+])
+def test_a_bad_pairing_is_one_error_line(tmp_path, args, fragments):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["study", *args, "--space", "lucic-narrow", "--configs", "2", *TINY,
+                                 "--out", str(out)])
+    one_error_line(result, *fragments)
+    assert not out.exists()

@@ -6,7 +6,7 @@ from variants.losses import LOSSES, Loss, register_loss
 from variants.optimizers import OPTIMIZERS, register_optimizer
 from variants.registry import (
     VARIANTS, BadVariant, Hparams, UnknownVariant, Variant, architectures_summary, combine, get_variant,
-    list_variants, register_variant, select_variants, variant_from_config,
+    list_variants, pairings, register_variant, select_variants, variant_from_config,
 )
 from variants import (  # noqa: F401  (registers them)
     began, dcgan, dragan, lsgan, mm_gan, pacdcgan2, r1_gan, ragan, sngan, vanilla, wgan, wgan_gp,
@@ -15,5 +15,5 @@ from variants import (  # noqa: F401  (registers them)
 __all__ = [
     "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "UnknownVariant",
     "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
-    "register_variant", "select_variants", "variant_from_config", "combine",
+    "register_variant", "select_variants", "variant_from_config", "combine", "pairings",
 ]

@@ -147,6 +147,9 @@ def register_variant(variant: Variant) -> Variant:
     outputs differ, bad hyperparameters, or a `pack` the architecture or batch size cannot
     take raise `BadVariant`."""
     source = caller_source()
+    if PAIRING_SEPARATOR in variant.name:
+        raise BadVariant(f"variant {variant.name!r}: a name with {PAIRING_SEPARATOR!r} would hide the pairing of that "
+                         "name; choose another")
     if variant.name in VARIANTS and SOURCES["variant", variant.name] != source:
         raise BadVariant(f"variant {variant.name!r} is already registered "
                          f"(by {describe_source(SOURCES['variant', variant.name])})")
@@ -162,11 +165,20 @@ def list_variants() -> list[str]:
 
 
 def get_variant(name: str) -> Variant:
+    """A registered variant, or a pairing named ARCH+LOSS (see `combine`)."""
+    if name not in VARIANTS and PAIRING_SEPARATOR in name:
+        arch, _, loss = name.partition(PAIRING_SEPARATOR)
+        return combine(arch.strip(), loss.strip())
     if name not in VARIANTS:
         close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(list_variants())}"
         raise UnknownVariant(f"unknown variant {name!r}{hint}")
     return VARIANTS[name]
+
+
+# A pairing's name: `combine` names it so, and `get_variant` builds one from such a name, so
+# a pairing can be listed wherever a variant name goes (`--variants dcgan+ls`).
+PAIRING_SEPARATOR = "+"
 
 
 def combine(arch: str, loss: str) -> Variant:
@@ -187,7 +199,7 @@ def combine(arch: str, loss: str) -> Variant:
     # A per-sample gradient penalty needs a critic that does not normalize across the batch.
     arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and takes_option(arch, "d_norm") else {}
     sources = [s for s in (SOURCES["loss", loss], SOURCES["arch", arch]) if s != BUILTIN]
-    return Variant(name=f"{arch}+{loss}", arch=arch, loss=loss, hparams=hparams,
+    return Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
                    paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
                    arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
                    source=sources[0] if sources else BUILTIN)
@@ -208,8 +220,19 @@ def variant_from_config(config: dict) -> Variant:
                    loss_options=dict(config["loss_options"]), source=config.get("source", BUILTIN))
 
 
+def pairings(archs: str, losses: str) -> list[str]:
+    """Every ARCH+LOSS name of two comma-separated lists, architecture by architecture: the
+    grid Lucic et al. trained (several losses on one architecture)."""
+    split = lambda spec: [n.strip() for n in spec.split(",") if n.strip()]  # noqa: E731
+    names = [f"{arch}{PAIRING_SEPARATOR}{loss}" for arch in split(archs) for loss in split(losses)]
+    if not names:
+        raise UnknownVariant("no pairing named; use --arch A[,A...] --loss L[,L...]")
+    return names
+
+
 def select_variants(spec: str) -> list[Variant]:
-    """'all' or a comma-separated list of names, in the order given."""
+    """'all' or a comma-separated list of names (registered variants or ARCH+LOSS pairings),
+    in the order given."""
     names = list_variants() if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise UnknownVariant("no variant named; use 'all' or NAME[,NAME...]")

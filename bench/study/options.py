@@ -7,15 +7,16 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
+from variants import pairings
 
 DEFAULTS = {
-    "variants": None, "space": None, "configs": None, "seeds": 1, "preset": "quick", "dataset": "mnist",
+    "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick", "dataset": "mnist",
     "steps": None, "train-seconds": None, "device": "auto", "out": None, "name": None, "address": None,
     "cpus-per-run": 1.0, "gpus-per-run": 0.0, "checkpoint-dir": None, "max-retries": 3, "data-dir": None,
     "checkpoint-every": None,
 }
 TYPES = {
-    "variants": (str, list), "space": (str, dict), "configs": int, "seeds": int, "preset": str, "dataset": str,
+    "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int, "seeds": int, "preset": str, "dataset": str,
     "steps": int, "train-seconds": (int, float), "device": str, "out": str, "name": str, "address": str,
     "cpus-per-run": (int, float), "gpus-per-run": (int, float), "checkpoint-dir": str, "max-retries": int,
     "data-dir": str, "checkpoint-every": int,
@@ -38,11 +39,18 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
                 raise BenchError(f"{where}: {key} has the wrong type ({type(value).__name__})")
             settings[key] = value
     settings.update({k: v for k, v in flags.items() if v is not None})
-    if isinstance(settings["variants"], list):
-        settings["variants"] = ",".join(settings["variants"])
+    for key in ("variants", "arch", "loss"):
+        if isinstance(settings[key], list):
+            settings[key] = ",".join(settings[key])
+    if (settings["arch"] is None) != (settings["loss"] is None):
+        raise BenchError("--arch and --loss go together (every architecture is paired with every loss)")
+    if settings["arch"] is not None:
+        # Pairings join the named variants: a study may hold both.
+        settings["variants"] = ",".join(filter(None, [settings["variants"], *pairings(settings["arch"], settings["loss"])]))
     for key in needs:
         if settings[key] is None:
-            raise BenchError(f"a study needs --{key} (on the command line or in a study file)")
+            alternative = " (or --arch with --loss)" if key == "variants" else ""
+            raise BenchError(f"a study needs --{key}{alternative} (on the command line or in a study file)")
     space = settings["space"]
     if space is None:
         return settings, None
