@@ -256,22 +256,28 @@ def study(
                                                                 "again over --seeds new seeds."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
                                             help="Where MNIST lives on every node (default: ~/.cache/gan-bench)."),
+    plugin: Optional[list[str]] = typer.Option(None, "--plugin", help="A .py file or module that registers "
+                                               "variants (repeatable); every node must reach it at the same path."),
 ):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
     from bench.study.engine import EngineSettings
-    from bench.study.plan import StudyDefinition, check_folder, rerun_best_runs, search_runs
+    from bench.plugins import absolute_specs, load_plugins
+    from bench.study.plan import StudyDefinition, check_folder, rerun_best_runs, saved_plugins, search_runs
     from bench.study.options import merge
 
     flags = {"variants": variants, "arch": arch, "loss": loss, "space": space, "configs": configs, "seeds": seeds, "preset": preset,
              "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
              "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
              "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),
-             "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every}
+             "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every,
+             "plugin": plugin or None}
     if rerun_best:
         # The study itself comes from its folder; only where and how to run come from here.
         settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
         folder = Path(settings["out"])
+        plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
+        load_plugins(plugins)
         definition, runs, chosen = rerun_best_runs(folder, 3 if seeds is None else seeds,
                                                    lambda d: get_dataset(d).fid_key)
         for variant in definition.variants:
@@ -281,6 +287,8 @@ def study(
     else:
         settings, chosen_space = merge(file, flags)
         folder = Path(settings["out"])
+        plugins = absolute_specs(settings["plugin"])
+        load_plugins(plugins)
         chosen_variants = tuple(v.name for v in registry.select_variants(settings["variants"]))
         definition = StudyDefinition(settings["name"], chosen_variants, chosen_space, settings["configs"],
                                      settings["seeds"], settings["preset"], settings["dataset"], settings["steps"],
@@ -292,7 +300,7 @@ def study(
                             checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
                             max_retries=settings["max-retries"],
                             data_dir=settings["data-dir"] and Path(settings["data-dir"]),
-                            checkpoint_every=settings["checkpoint-every"])
+                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins))
     tally = run_study(definition, runs, engine, folder)
     for line in tally.errors:
         errors.print(f"failed: {line}", highlight=False, markup=False, soft_wrap=True)

@@ -81,6 +81,15 @@ def load_one(spec: str, load) -> None:
         raise BenchError(f"plug-in {spec}{where} failed to load: {type(error).__name__}: {message}") from None
 
 
+def is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or Path(spec).suffix == ".py" or "/" in spec
+
+
+def absolute_specs(specs: list[str] | None) -> list[str]:
+    """File plug-ins as absolute paths, so a process started elsewhere (a Ray worker) finds them."""
+    return [str(Path(spec).resolve()) if is_file_spec(spec) else spec for spec in specs or []]
+
+
 def load_plugins(specs: list[str] | None = None, use_entry_points: bool = True) -> list[str]:
     """Import each plug-in (a .py file path or a module name), after the installed
     packages' entry points in the group `gan_bench.variants`; returns what was loaded."""
@@ -91,7 +100,7 @@ def load_plugins(specs: list[str] | None = None, use_entry_points: bool = True) 
             loaded.append(point.value)
     for spec in specs or []:
         path = Path(spec)
-        if spec.endswith(".py") or path.suffix == ".py" or "/" in spec:
+        if is_file_spec(spec):
             if not path.is_file():
                 raise BenchError(f"plug-in {spec}: no such file")
             resolved = path.resolve()

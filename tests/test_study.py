@@ -181,6 +181,25 @@ def test_a_tiny_study_records_every_run_once_and_samples_the_same_anywhere(mnist
         assert rerun["study"]["params"] == best["study"]["params"] and rerun["config"] == best["config"]
 
 
+def test_a_plugin_variant_and_a_pairing_train_on_the_workers_and_the_rerun_remembers_the_plugin(mnist_dir, tmp_path):
+    # A relative path from the driver's folder: the workers get it made absolute.
+    plugin = "examples/plugin_variant.py"
+    out = tmp_path / "out"
+    args = ["study", "--plugin", plugin, "--variants", "lsgan-sym", "--arch", "mlp", "--loss", "ls-sym",
+            "--space", "defaults", "--configs", "1", *TINY, "--steps", "2", "--out", str(out)]
+    code, _, stderr = run_cli(args, mnist_dir)
+    assert code == 0, stderr
+    assert sorted(keys(study_records(out))) == [("lsgan-sym", 0, 0, "search"), ("mlp+ls-sym", 0, 0, "search")]
+    # No --plugin this time: study.json says which plug-in the study's variants need.
+    code, _, stderr = run_cli(["study", "--rerun-best", "--seeds", "1", "--out", str(out)], mnist_dir)
+    assert code == 0, stderr
+    records = study_records(out)
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
+    for record in records:
+        source = record["config"]["source"]
+        assert source["file"] == str((Path(__file__).resolve().parent.parent / plugin)), source
+
+
 # ---------------------------------------------------------------- faults
 
 

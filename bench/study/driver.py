@@ -94,7 +94,7 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
         probe_writable(Path(out))
         payload = Path(out) / DEFINITION_FILE
         if not payload.exists():
-            write_json_atomic(payload, definition_payload(definition))
+            write_json_atomic(payload, definition_payload(definition, settings.plugins))
         title = f"study {definition.name} ({definition.id})"
         written = {record_key(r) for r in records}
         with Live(view(tally, 0, slots, title), console=console, refresh_per_second=2, transient=False) as live:

@@ -29,6 +29,7 @@ from bench.study.plan import StudyDefinition, StudyRun
 
 # A worker process serves many runs: the data set is loaded once per process, not per run.
 _DATA: dict = {}
+_PLUGINS: dict = {}  # "loaded": the plug-in specs this worker process has imported
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -42,6 +43,7 @@ class EngineSettings:
     max_retries: int = 3
     data_dir: Path | None = None
     checkpoint_every: int | None = None
+    plugins: tuple[str, ...] = ()  # file paths (absolute) or module names, loaded by every worker
 
 
 @dataclass
@@ -74,10 +76,16 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
 
     from bench.datasets import DATASETS
     from bench.devices import resolve_device, use_device
+    from bench.plugins import load_plugins
     from bench.protocol import Interrupted
     from bench.runner import RunPlan, run_one, signals_request_stop
 
     torch.set_num_threads(threads)
+    if _PLUGINS.get("loaded") != settings.plugins:
+        # The variant travels by value, but its architecture and loss are looked up by name:
+        # the worker registers them as the driver did (entry points too).
+        load_plugins(list(settings.plugins))
+        _PLUGINS["loaded"] = settings.plugins
     target = resolve_device(device)
     key = (definition.dataset, str(settings.data_dir), str(target))
     if key not in _DATA:

@@ -13,13 +13,13 @@ DEFAULTS = {
     "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick", "dataset": "mnist",
     "steps": None, "train-seconds": None, "device": "auto", "out": None, "name": None, "address": None,
     "cpus-per-run": 1.0, "gpus-per-run": 0.0, "checkpoint-dir": None, "max-retries": 3, "data-dir": None,
-    "checkpoint-every": None,
+    "checkpoint-every": None, "plugin": None,
 }
 TYPES = {
     "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int, "seeds": int, "preset": str, "dataset": str,
     "steps": int, "train-seconds": (int, float), "device": str, "out": str, "name": str, "address": str,
     "cpus-per-run": (int, float), "gpus-per-run": (int, float), "checkpoint-dir": str, "max-retries": int,
-    "data-dir": str, "checkpoint-every": int,
+    "data-dir": str, "checkpoint-every": int, "plugin": (str, list),
 }
 
 
@@ -39,6 +39,8 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
                 raise BenchError(f"{where}: {key} has the wrong type ({type(value).__name__})")
             settings[key] = value
     settings.update({k: v for k, v in flags.items() if v is not None})
+    if isinstance(settings["plugin"], str):
+        settings["plugin"] = [settings["plugin"]]
     for key in ("variants", "arch", "loss"):
         if isinstance(settings[key], list):
             settings[key] = ",".join(settings[key])

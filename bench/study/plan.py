@@ -168,8 +168,19 @@ def load_definition(out: Path) -> StudyDefinition | None:
     return definition
 
 
-def definition_payload(definition: StudyDefinition) -> dict:
-    return {"id": definition.id, "name": definition.name, **definition.canonical()}
+def definition_payload(definition: StudyDefinition, plugins: tuple[str, ...] = ()) -> dict:
+    """What study.json holds: the definition, and the plug-ins that registered its variants
+    (outside the id: a plug-in's code is in each record's `config.source`)."""
+    return {"id": definition.id, "name": definition.name, **definition.canonical(),
+            **({"plugins": list(plugins)} if plugins else {})}
+
+
+def saved_plugins(out: Path) -> list[str]:
+    try:
+        plugins = json.loads((Path(out) / DEFINITION_FILE).read_text()).get("plugins", [])
+    except (OSError, ValueError, AttributeError):
+        return []  # load_definition says what is wrong with the file
+    return [str(p) for p in plugins] if isinstance(plugins, list) else []
 
 
 def check_folder(out: Path, definition: StudyDefinition) -> None:
