@@ -10,13 +10,15 @@ from bench.study.spaces import Space, get_space, line_of, parse_space, read_stud
 from variants import pairings
 
 DEFAULTS = {
-    "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick", "dataset": "mnist",
+    "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick",
+    "dataset": "mnist",
     "steps": None, "train-seconds": None, "device": "auto", "out": None, "name": None, "address": None,
     "cpus-per-run": 1.0, "gpus-per-run": 0.0, "checkpoint-dir": None, "max-retries": 3, "data-dir": None,
     "checkpoint-every": None, "plugin": None,
 }
 TYPES = {
-    "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int, "seeds": int, "preset": str, "dataset": str,
+    "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int,
+    "seeds": int, "preset": str, "dataset": str,
     "steps": int, "train-seconds": (int, float), "device": str, "out": str, "name": str, "address": str,
     "cpus-per-run": (int, float), "gpus-per-run": (int, float), "checkpoint-dir": str, "max-retries": int,
     "data-dir": str, "checkpoint-every": int, "plugin": (str, list),
@@ -48,7 +50,8 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
         raise BenchError("--arch and --loss go together (every architecture is paired with every loss)")
     if settings["arch"] is not None:
         # Pairings join the named variants: a study may hold both.
-        settings["variants"] = ",".join(filter(None, [settings["variants"], *pairings(settings["arch"], settings["loss"])]))
+        named = [settings["variants"]] if settings["variants"] else []
+        settings["variants"] = ",".join(named + pairings(settings["arch"], settings["loss"]))
     for key in needs:
         if settings[key] is None:
             alternative = " (or --arch with --loss)" if key == "variants" else ""
