@@ -16,7 +16,8 @@ import variants as registry
 from bench import assets
 from bench.datasets import get_dataset
 from bench.errors import BenchError
-from bench.tables import Column
+from bench.run_summary import SUMMARY_LEGEND, summary_columns, summary_row
+from bench.tables import Column, fixed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
@@ -173,53 +174,6 @@ def run(
     raise typer.Exit(exit_code(records))
 
 
-def summary_row(record: dict) -> dict:
-    metrics, systems = record.get("metrics") or {}, record.get("systems") or {}
-    peak = systems.get("peak_mem_bytes")
-    return {"variant": record["variant"], "seed": record["seed"], "status": record["status"],
-            "fid_mnist": metrics.get("fid_mnist"), "fid_stacked": metrics.get("fid_stacked"),
-            "is_mnist": metrics.get("is_mnist"),
-            "modes_covered": metrics.get("modes_covered"), "stacked_modes": metrics.get("stacked_modes"),
-            "stacked_kl": metrics.get("stacked_kl"), "train_images_per_s": systems.get("train_images_per_s"),
-            "peak_mem_mib": None if peak is None else peak / 2**20, "train_s": systems.get("train_s"),
-            "g_steps": (record.get("budget") or {}).get("g_steps"), "d_steps": (record.get("budget") or {}).get("d_steps")}
-
-
-def _fixed(digits: int):
-    return lambda x: "" if x is None else f"{x:,.{digits}f}"
-
-
-# Short headers so the columns a newcomer needs fit 80 columns; the legend line says what they
-# are. The quality columns are the dataset's own figures.
-QUALITY_COLUMNS = {
-    "mnist": [Column("fid_mnist", "FID", _fixed(2), True, "right"), Column("is_mnist", "IS", _fixed(2), True, "right"),
-              Column("modes_covered", "modes", essential=True, justify="right")],
-    "stacked-mnist": [Column("fid_stacked", "FID", _fixed(2), True, "right"),
-                      Column("stacked_modes", "modes", essential=True, justify="right"),
-                      Column("stacked_kl", "KL", _fixed(2), True, "right")],
-}
-
-
-def summary_columns(dataset: str) -> list[Column]:
-    return [
-        Column("variant", "variant", essential=True), Column("seed", "seed", essential=True, justify="right"),
-        Column("status", "status", essential=True), *QUALITY_COLUMNS[dataset],
-        Column("train_images_per_s", "img/s", _fixed(0), True, "right"),
-        Column("peak_mem_mib", "MiB", _fixed(0), True, "right"),
-        Column("train_s", "train s", _fixed(1), True, "right"),
-        Column("g_steps", "G steps", justify="right"), Column("d_steps", "D steps", justify="right"),
-        Column("record", "record"),
-    ]
-SUMMARY_SYSTEMS_LEGEND = ("img/s: real images per training second; MiB: training peak memory; train s: training "
-                          "seconds (evaluation excluded)")
-SUMMARY_LEGEND = {
-    "mnist": "FID, IS: fid_mnist and is_mnist (MNIST-classifier features); modes: digit classes covered; "
-             + SUMMARY_SYSTEMS_LEGEND,
-    "stacked-mnist": "FID: fid_stacked (MNIST-classifier features of each channel); modes: distinct digit triples "
-                     "of the 1,000; KL: stacked_kl, mode histogram vs uniform (nats); " + SUMMARY_SYSTEMS_LEGEND,
-}
-
-
 @app.command()
 @clean_errors
 def study(
@@ -261,46 +215,16 @@ def study(
 ):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
-    from bench.study.engine import EngineSettings
-    from bench.plugins import absolute_specs, load_plugins
-    from bench.study.plan import StudyDefinition, check_folder, rerun_best_runs, saved_plugins, search_runs
-    from bench.study.options import merge
+    from bench.study.options import prepare
 
-    flags = {"variants": variants, "arch": arch, "loss": loss, "space": space, "configs": configs, "seeds": seeds, "preset": preset,
-             "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
+    flags = {"variants": variants, "arch": arch, "loss": loss, "space": space, "configs": configs, "seeds": seeds,
+             "preset": preset, "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
              "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
              "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),
              "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every,
              "plugin": plugin or None}
-    if rerun_best:
-        # The study itself comes from its folder; only where and how to run come from here.
-        settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
-        folder = Path(settings["out"])
-        plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
-        load_plugins(plugins)
-        definition, runs, chosen = rerun_best_runs(folder, 3 if seeds is None else seeds,
-                                                   lambda d: get_dataset(d).fid_key)
-        for variant in definition.variants:
-            if variant not in chosen:
-                errors.print(f"[yellow]warning:[/yellow] {variant} has no finished search run with an FID: "
-                             "no configuration to rerun", highlight=False)
-    else:
-        settings, chosen_space = merge(file, flags)
-        folder = Path(settings["out"])
-        plugins = absolute_specs(settings["plugin"])
-        load_plugins(plugins)
-        chosen_variants = tuple(v.name for v in registry.select_variants(settings["variants"]))
-        definition = StudyDefinition(settings["name"], chosen_variants, chosen_space, settings["configs"],
-                                     settings["seeds"], settings["preset"], settings["dataset"], settings["steps"],
-                                     settings["train-seconds"])
-        runs = search_runs(definition)
-        check_folder(folder, definition)
-    engine = EngineSettings(device=settings["device"], address=settings["address"],
-                            cpus_per_run=float(settings["cpus-per-run"]), gpus_per_run=float(settings["gpus-per-run"]),
-                            checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
-                            max_retries=settings["max-retries"],
-                            data_dir=settings["data-dir"] and Path(settings["data-dir"]),
-                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins))
+    warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)  # noqa: E731
+    definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
     for line in tally.errors:
         errors.print(f"failed: {line}", highlight=False, markup=False, soft_wrap=True)
@@ -426,7 +350,7 @@ def compare_machines_command(
     from bench.crossmachine import compare_machines
 
     rows, name_a, name_b = compare_machines(machine_a, machine_b)
-    two = _fixed(2)
+    two = fixed(2)
     columns = [
         Column("variant", "variant", essential=True), Column("seeds", "seeds", essential=True),
         Column("fid_mnist_a", "FID A", two, True, "right"), Column("fid_mnist_b", "FID B", two, True, "right"),

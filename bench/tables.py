@@ -31,6 +31,11 @@ class Column:
     justify: str = "left"
 
 
+def fixed(digits: int):
+    """A column format: thousands separators and `digits` decimals; empty for a missing value."""
+    return lambda x: "" if x is None else f"{x:,.{digits}f}"
+
+
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise BenchError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -1,13 +1,18 @@
-"""A study's settings from a TOML study file and the command line: the file's keys are the
-command's long options without the dashes; an option given on the command line wins."""
+"""A study's settings from a TOML study file and the command line (the file's keys are the
+command's long options without the dashes; an option given on the command line wins), and
+from them the runs to start: the search, or the rerun of each variant's best configuration."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bench.datasets import get_dataset
 from bench.errors import BenchError
+from bench.plugins import absolute_specs, load_plugins
+from bench.study.engine import EngineSettings
+from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
-from variants import pairings
+from variants import pairings, select_variants
 
 DEFAULTS = {
     "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick",
@@ -65,3 +70,37 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
         space = get_space(space)
     settings["name"] = settings["name"] or space.name
     return settings, space
+
+
+def prepare(file: Path | None, flags: dict, rerun_best: bool,
+            warn) -> tuple[StudyDefinition, list[StudyRun], EngineSettings, Path]:
+    """The study, its runs, how to run them and its folder; nothing is started or written."""
+    if rerun_best:
+        # The study itself comes from its folder; only where and how to run come from here.
+        settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
+        folder = Path(settings["out"])
+        plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
+        load_plugins(plugins)
+        seeds = 3 if flags.get("seeds") is None else flags["seeds"]
+        definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key)
+        for variant in definition.variants:
+            if variant not in chosen:
+                warn(f"{variant} has no finished search run with an FID: no configuration to rerun")
+    else:
+        settings, space = merge(file, flags)
+        folder = Path(settings["out"])
+        plugins = absolute_specs(settings["plugin"])
+        load_plugins(plugins)
+        chosen = tuple(v.name for v in select_variants(settings["variants"]))
+        definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],
+                                     settings["preset"], settings["dataset"], settings["steps"],
+                                     settings["train-seconds"])
+        runs = search_runs(definition)
+        check_folder(folder, definition)
+    engine = EngineSettings(device=settings["device"], address=settings["address"],
+                            cpus_per_run=float(settings["cpus-per-run"]), gpus_per_run=float(settings["gpus-per-run"]),
+                            checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
+                            max_retries=settings["max-retries"],
+                            data_dir=settings["data-dir"] and Path(settings["data-dir"]),
+                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins))
+    return definition, runs, engine, folder
