@@ -147,6 +147,7 @@ def test_a_tiny_study_records_every_run_once_and_samples_the_same_anywhere(mnist
     first, second = tmp_path / "first", tmp_path / "second"
     code, stdout, stderr = run_cli([*STUDY, "--out", str(first)], mnist_dir)
     assert code == 0, stderr
+    assert "best FID so far" in stderr and stderr.endswith("\n")  # the live display's last frame, a whole line
     records = study_records(first)
     assert len(records) == 6 and len(set(keys(records))) == 6
     assert {r["study"]["config_index"] for r in records} == {0, 1, 2}

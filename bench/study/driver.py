@@ -100,6 +100,8 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
         with Live(view(tally, 0, slots, title), console=console, refresh_per_second=2, transient=False) as live:
             run_tasks(left, definition, settings, writer(out, tally, fid_key, written), tally,
                       lambda t, running: live.update(view(t, running, slots, title)), slots)
+        if not console.is_terminal:
+            console.line()  # off a terminal, rich leaves the last frame without its line end
     finally:
         ray.shutdown()
     return tally
