@@ -374,14 +374,19 @@ def speed(
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Probe each side's peak memory in a subprocess."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
     data_dir: Optional[Path] = DataDir,
+    fmt: str = FormatOption,
 ):
     """Time the fast path against the tutorial loop (the yardstick), side by side; write <out>/speed/<device>/."""
-    from bench.speed import run_speed, speed_table
+    from bench.speed import SPEED_COLUMNS, SPEED_TITLE, frame_records, run_speed
+    from bench.tables import check_format
 
+    check_format(fmt)
+    # Progress on stderr: with --format json or csv, stdout is the table alone.
     summary, paths = run_speed(registry.select_variants(variants), device, batch_sizes, repeats, steps, warmup,
-                               threads, memory, out, data_dir, variants_spec=variants, log=console.print)
-    console.print(speed_table(summary))
-    console.print(f"wrote {', '.join(map(str, paths))}", markup=False, highlight=False)
+                               threads, memory, out, data_dir, variants_spec=variants,
+                               log=lambda line: errors.print(line, markup=False, highlight=False))
+    emit(frame_records(summary), SPEED_COLUMNS, fmt, title=SPEED_TITLE)
+    errors.print(f"wrote {', '.join(map(str, paths))}", markup=False, highlight=False, soft_wrap=True)
 
 
 def main():

@@ -38,7 +38,6 @@ from typing import Callable
 
 import pandas as pd
 import torch
-from rich.table import Table
 
 from bench import assets
 from bench.devices import device_slug, resolve_device, synchronize, use_device
@@ -46,6 +45,7 @@ from bench.errors import BenchError
 from bench.files import atomic_write
 from bench.protocol import init_state, train_step
 from bench.systems import MemoryProbe
+from bench.tables import Column, fixed
 from bench.records import SCHEMA_VERSION, environment, write_json_atomic
 from bench.yardstick import Yardstick, mnist_dataset
 from variants import Variant
@@ -226,23 +226,26 @@ def summarize(repeats: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def _mib(value) -> str:
-    return "-" if value is None or pd.isna(value) else f"{value / 2**20:,.1f} MiB"
+def mib(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value / 2**20:,.1f}"
 
 
-def speed_table(summary: pd.DataFrame,
-                title: str = "fast path vs the tutorial loop (ratio: median over repeats; mem: peak)") -> Table:
-    table = Table(title=title)
-    # Short headers: the table must stay readable in an 80-column terminal.
-    for column in ("variant", "batch", "fast img/s", "yardstick img/s", "ratio", "ratio min-max",
-                   "fast mem", "yardstick mem"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for row in summary.itertuples():
-        table.add_row(row.variant, str(row.batch_size), f"{row.fast_images_per_s:,.0f}",
-                      f"{row.yardstick_images_per_s:,.0f}", f"{row.ratio_median:.2f}x",
-                      f"{row.ratio_min:.2f}-{row.ratio_max:.2f}", _mib(row.fast_peak_mem_bytes),
-                      _mib(row.yardstick_peak_mem_bytes))
-    return table
+# Short headers so the essential columns fit 80 columns; `--format json` or `csv` carries
+# every column, under its full name, for scripts.
+SPEED_COLUMNS = [
+    Column("variant", "variant", essential=True), Column("batch_size", "batch", essential=True, justify="right"),
+    Column("fast_images_per_s", "fast img/s", fixed(0), True, "right"),
+    Column("yardstick_images_per_s", "yardstick img/s", fixed(0), True, "right"),
+    Column("ratio_median", "ratio", lambda x: f"{x:.2f}x", True, "right"),
+    Column("ratio_min", "min", fixed(2), justify="right"), Column("ratio_max", "max", fixed(2), justify="right"),
+    Column("fast_peak_mem_bytes", "fast MiB", mib, justify="right"),
+    Column("yardstick_peak_mem_bytes", "yardstick MiB", mib, justify="right"),
+    Column("fast_step_ms", "fast step ms", fixed(1), justify="right"),
+    Column("yardstick_step_ms", "yardstick step ms", fixed(1), justify="right"),
+    Column("n_critic", "n_critic", justify="right"), Column("repeats", "repeats", justify="right"),
+    Column("steps_per_repeat", "steps", justify="right"), Column("peak_mem_kind", "memory measured as"),
+]
+SPEED_TITLE = "fast path vs the tutorial loop (ratio: median over repeats, min and max; MiB: peak memory)"
 
 
 # ---------------------------------------------------------------- the command

@@ -100,25 +100,39 @@ def test_each_sides_peak_memory_is_probed_in_a_fresh_process(side, mnist_dir):
     assert figures["peak_mem_kind"].startswith("cpu_rss_growth")
 
 
+SMALL_SPEED = ["speed", "--variants", "vanilla,pacdcgan2", "--device", "cpu", "--batch-sizes", "4", "--repeats", "2",
+               "--steps", "1", "--warmup", "0", "--threads", "1", "--no-memory"]
+
+
 def test_the_speed_command_prints_a_table_and_writes_json_and_csv(mnist_dir, tmp_path):
-    result = runner.invoke(app, ["speed", "--variants", "vanilla,lsgan", "--device", "cpu", "--batch-sizes", "4",
-                                 "--repeats", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
-                                 "--no-memory", "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+    # In a pipe rich assumes 80 columns: the table drops columns, never cuts a name or a number.
+    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path), "--data-dir", str(mnist_dir)],
+                           env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
-    assert "vanilla" in result.output and "lsgan" in result.output and "ratio" in result.output
+    assert "…" not in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80
+    rows = [line.split("│") for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [row[1].strip() for row in rows] == ["vanilla", "pacdcgan2"] and all(row[5].strip().endswith("x") for row in rows)
     (folder,) = (tmp_path / "speed").iterdir()
     assert folder.name.startswith("cpu-")
     record = json.loads((folder / "speed.json").read_text())
-    assert record["command"].startswith("gan-bench speed --variants vanilla,lsgan --device cpu --batch-sizes 4")
+    assert record["command"].startswith("gan-bench speed --variants vanilla,pacdcgan2 --device cpu --batch-sizes 4")
     assert "--threads 1" in record["command"] and "--no-memory" in record["command"]
     assert record["settings"]["threads"] == 1 and record["env"]["threads"] == 1
     assert record["env"]["device_type"] == "cpu" and len(record["repeats"]) == 4
-    assert [row["variant"] for row in record["summary"]] == ["vanilla", "lsgan"]
+    assert [row["variant"] for row in record["summary"]] == ["vanilla", "pacdcgan2"]
     assert record["summary"][0]["fast_peak_mem_bytes"] is None  # --no-memory: absent, not a number
-    summary = pd.read_csv(folder / "speed.csv")
-    assert list(summary["variant"]) == ["vanilla", "lsgan"] and (summary["ratio_median"] > 0).all()
-    assert len(pd.read_csv(folder / "speed_repeats.csv")) == 4
+    summary = pd.read_csv(folder / "speed.csv", comment="#")
+    assert list(summary["variant"]) == ["vanilla", "pacdcgan2"] and (summary["ratio_median"] > 0).all()
+    assert len(pd.read_csv(folder / "speed_repeats.csv", comment="#")) == 4
     assert not list(folder.glob(".*tmp"))
+
+    # For scripts: stdout is the JSON alone (progress went to stderr), every column in it.
+    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path / "again"), "--data-dir", str(mnist_dir),
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    as_json = json.loads(result.stdout)
+    assert [row["variant"] for row in as_json] == ["vanilla", "pacdcgan2"]
+    assert {"ratio_median", "ratio_min", "ratio_max", "fast_step_ms", "yardstick_peak_mem_bytes"} <= set(as_json[0])
 
 
 @pytest.mark.parametrize("args, message", [
