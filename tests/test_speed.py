@@ -141,6 +141,7 @@ def test_the_speed_command_prints_a_table_and_writes_json_and_csv(mnist_dir, tmp
     (["--batch-sizes", "64,x"], "--batch-sizes must be whole numbers"),
     (["--repeats", "0"], "--repeats must be at least 1"),
     (["--threads", "0"], "--threads must be at least 1"),
+    (["--format", "yaml"], "unknown format 'yaml'"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     result = runner.invoke(app, ["speed", "--device", "cpu", "--out", str(tmp_path), *args])
