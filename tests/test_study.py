@@ -181,6 +181,16 @@ def test_a_tiny_study_records_every_run_once_and_samples_the_same_anywhere(mnist
         assert rerun["study"]["config_index"] == best["study"]["config_index"]
         assert rerun["study"]["params"] == best["study"]["params"] and rerun["config"] == best["config"]
 
+    # A phase's tally counts its own runs only: a failed search run is not a failed rerun.
+    # (The worst search run, so that the best configurations, and the reruns, stay as they are.)
+    search_paths = [p for p in records_in(first) if load_record(p)["study"]["phase"] == "search"]
+    path = max(search_paths, key=lambda p: load_record(p)["metrics"]["fid_mnist"])
+    failed = {**load_record(path), "status": "failed"}
+    path.write_text(json.dumps(failed))
+    code, stdout, stderr = run_cli(["study", "--rerun-best", "--seeds", "1", "--out", str(first)], mnist_dir)
+    assert code == 0, stderr
+    assert "rerun-best: 2 of 2 runs recorded (0 now, 0 failed)" in stdout
+
 
 def test_a_plugin_variant_and_a_pairing_train_on_the_workers_and_the_rerun_remembers_the_plugin(mnist_dir, tmp_path):
     # A relative path from the driver's folder: the workers get it made absolute.

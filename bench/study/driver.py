@@ -82,8 +82,10 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
     fid_key = get_dataset(definition.dataset).fid_key
     left, records = runs_left(out, definition, runs)
     tally = Tally(total=len(runs), done=len(runs) - len(left))
+    ours = {run.key for run in runs}
     for record in records:
-        count(tally, record, fid_key)
+        if record_key(record) in ours:  # this phase's runs: a rerun's tally leaves the search's out
+            count(tally, record, fid_key)
     if not left:
         return tally
     if settings.checkpoint_dir is None:
