@@ -26,6 +26,9 @@ from bench.files import atomic_write
 #    hyperparameters); a reader that predates it would pool a study's configurations.
 SCHEMA_VERSION = 3
 READABLE_SCHEMAS = (1, 2, 3)
+# `study.phase`: a run of the search, or a rerun of a variant's best configuration.
+SEARCH, RERUN_BEST = "search", "rerun-best"
+STUDY_PHASES = (SEARCH, RERUN_BEST)
 
 # Keys whose values depend on the clock or the moment, not on the computation.
 # Everything else in a CPU record is a pure function of (code, config, seed).

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.records import READABLE_SCHEMAS
+from bench.records import READABLE_SCHEMAS, STUDY_PHASES
 from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, metric_keys
 
 SOURCE_KEY = "_source"  # added by load_records: the JSON file a record came from
@@ -65,7 +65,6 @@ CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist", "fid_stacked")
 
 # A study's runs (`gan-bench study`) carry which study, search space and configuration they
 # belong to; the report groups and ranks configurations by these, so each must be usable.
-STUDY_PHASES = ("search", "rerun-best")
 STUDY_FIELDS = (
     ("id", lambda v: is_str(v) and v != "", "a non-empty string"),
     ("name", is_str, "a string"),

@@ -16,6 +16,7 @@ from math import comb
 import numpy as np
 import pandas as pd
 
+from bench.records import RERUN_BEST, SEARCH
 from bench.report.display import format_number
 from bench.report.loading import dig, is_number
 from bench.report.summary import fid_key_of, group_by_variant
@@ -49,7 +50,7 @@ def configurations(records: list[dict], fid_key: str) -> pd.DataFrame:
     Its status is ok when some run ended ok, else diverged when some run diverged, else failed.
     """
     rows = []
-    for variant, runs in group_by_variant([r for r in records if phase_of(r) == "search"]).items():
+    for variant, runs in group_by_variant([r for r in records if phase_of(r) == SEARCH]).items():
         by_index: dict[int, list[dict]] = {}
         for run in runs:
             by_index.setdefault(run["study"]["config_index"], []).append(run)
@@ -215,4 +216,4 @@ def build_study(records: list[dict]) -> Study | None:
     configs = configurations(records, fid_key)
     return Study(id=distinct("id"), name=distinct("name"), space=distinct("space"), fid_key=fid_key,
                  configurations=configs, best=best_configurations(configs), curves=expected_best_curves(configs),
-                 rerun=[r for r in records if phase_of(r) == "rerun-best"])
+                 rerun=[r for r in records if phase_of(r) == RERUN_BEST])

@@ -20,11 +20,10 @@ import numpy as np
 from bench.datasets import get_dataset
 from bench.errors import BenchError
 from bench.protocol import PRESETS
-from bench.records import load_record
+from bench.records import RERUN_BEST, SEARCH, load_record
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 
-SEARCH, RERUN_BEST = "search", "rerun-best"
 DEFINITION_FILE = "study.json"
 
 
