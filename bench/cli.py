@@ -58,6 +58,21 @@ def fetch(data_dir: Optional[Path] = DataDir,
 
 FormatOption = typer.Option("table", "--format", "-f", help="table (for people), json or csv (for scripts).")
 
+# The convergence budget, shared by `run` and `study` (bench/convergence.py).
+UntilConverged = typer.Option(False, "--until-converged",
+                              help="Train until the best curve FID has not improved by --min-delta (2 %) over the "
+                                   "last --patience (3) curve points, one every --curve-every images (an epoch), "
+                                   "or until --max-epochs (20).")
+CurveEvery = typer.Option(None, "--curve-every", help="With --until-converged: real images between curve points "
+                                                      "(default: one epoch of the dataset).")
+MinDelta = typer.Option(None, "--min-delta", help="With --until-converged: the relative FID improvement that counts "
+                                                  "(default 0.02).")
+Patience = typer.Option(None, "--patience", help="With --until-converged: curve points without such an improvement "
+                                                 "before stopping (default 3).")
+MaxEpochs = typer.Option(None, "--max-epochs", help="With --until-converged: the cap in epochs (default 20).")
+CurveSamples = typer.Option(None, "--curve-samples", help="With --until-converged: generated samples per curve "
+                                                          "point (default: the final evaluation's, 10,000).")
+
 
 def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
     from bench.tables import check_format, render
@@ -135,6 +150,12 @@ def run(
                                                                   "recorded in env.threads)."),
     fmt: str = typer.Option("table", "--format", "-f", help="The closing summary: table, json or csv."),
     plugin: Optional[list[str]] = Plugins,
+    until_converged: bool = UntilConverged,
+    curve_every: Optional[int] = CurveEvery,
+    min_delta: Optional[float] = MinDelta,
+    patience: Optional[int] = Patience,
+    max_epochs: Optional[float] = MaxEpochs,
+    curve_samples: Optional[int] = CurveSamples,
 ):
     """Train and measure each variant under the one protocol; write one record per run."""
     from bench.devices import resolve_device
@@ -153,7 +174,9 @@ def run(
     plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset, dataset=dataset,
                    device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
                    checkpoint_every=checkpoint_every,
-                   data_dir=data_dir, resume=resume, force=force, compile=compile)
+                   data_dir=data_dir, resume=resume, force=force, compile=compile, until_converged=until_converged,
+                   curve_every=curve_every, min_delta=min_delta, patience=patience, max_epochs=max_epochs,
+                   curve_samples=curve_samples)
     try:
         with progress_bar() as progress:
             records = run_benchmark(plan, progress)
@@ -212,6 +235,12 @@ def study(
                                             help="Where MNIST lives on every node (default: ~/.cache/gan-bench)."),
     plugin: Optional[list[str]] = typer.Option(None, "--plugin", help="A .py file or module that registers "
                                                "variants (repeatable); every node must reach it at the same path."),
+    until_converged: Optional[bool] = typer.Option(None, "--until-converged", help=UntilConverged.help),
+    curve_every: Optional[int] = CurveEvery,
+    min_delta: Optional[float] = MinDelta,
+    patience: Optional[int] = Patience,
+    max_epochs: Optional[float] = MaxEpochs,
+    curve_samples: Optional[int] = CurveSamples,
 ):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
@@ -222,7 +251,8 @@ def study(
              "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
              "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),
              "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every,
-             "plugin": plugin or None}
+             "plugin": plugin or None, "until-converged": until_converged or None, "curve-every": curve_every,
+             "min-delta": min_delta, "patience": patience, "max-epochs": max_epochs, "curve-samples": curve_samples}
     warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)  # noqa: E731
     definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
@@ -275,7 +305,7 @@ def eval_command(
     from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
     from bench.plugins import load_plugins
-    from bench.protocol import PRESETS
+    from bench.presets import PRESETS
     from bench.records import write_json_atomic
 
     load_plugins(plugin)  # a plug-in's architecture or loss must be registered to rebuild its G

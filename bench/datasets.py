@@ -35,6 +35,7 @@ class Dataset:
     # From a preset: the generated samples of a final evaluation, and the FID time_to_fid waits for.
     final_samples: Callable[[object], int]
     fid_threshold: Callable[[object], float]
+    train_size: int = 60_000  # training images: one epoch, the convergence rule's default curve spacing
 
 
 # ---------------------------------------------------------------- Stacked MNIST
@@ -100,7 +101,7 @@ DATASETS = {
         "stacked-mnist", "Stacked MNIST (PacGAN): 128,000 stacks of 3 training digits, 1,000 modes; scored "
                          "against 26,000 stacks of test digits",
         (STACK_DEPTH, 28, 28), load_stacked_mnist, "fid_stacked", lambda preset: preset.stacked_samples,
-        lambda preset: preset.stacked_fid_threshold),
+        lambda preset: preset.stacked_fid_threshold, train_size=STACKED_TRAIN),
 }
 
 

@@ -17,7 +17,7 @@ import torch
 
 from bench.datasets import Dataset
 from bench.errors import BenchError
-from bench.protocol import Preset
+from bench.presets import Preset
 from bench.metrics import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
 from bench.metrics.stacked import fid_stacked, stacked_metrics
 
@@ -52,21 +52,24 @@ class Evaluator:
     data_dir: Path | None = None
     inception_samples: int | None = None  # None: the preset's choice
     inception: dict = field(default_factory=dict)  # sha256 and source of the Inception weights used
+    curve_samples: int | None = None  # None: the preset's eval_samples
 
     def curve(self, G: torch.nn.Module, step: int) -> dict:
-        fake = sample_uint8(G, self.z_dim, self.preset.eval_samples, self.device, seed=CURVE_SEED + step)
+        fake = sample_uint8(G, self.z_dim, self.curve_samples or self.preset.eval_samples, self.device,
+                            seed=CURVE_SEED + step)
         score = SCORING[self.dataset.name].curve
         return {self.dataset.fid_key: score(fake, self.reference_images, self.device, self.cache_dir)}
 
-    def final(self, G: torch.nn.Module, samples: int | None = None) -> tuple[dict, float]:
-        """All quality figures of docs/figures.md; returns (metrics, seconds spent)."""
+    def final(self, G: torch.nn.Module, samples: int | None = None, inception: bool = True) -> tuple[dict, float]:
+        """All quality figures of docs/figures.md (`inception=False`: all but Inception's);
+        returns (metrics, seconds spent)."""
         began = time.perf_counter()
         n = samples or self.dataset.final_samples(self.preset)
         fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)
         metrics = SCORING[self.dataset.name].final(fake, self.reference_images, self.device, self.cache_dir)
         metrics["absent"] = {}
         n_inception, why_not = self.inception_plan()
-        if n_inception:
+        if n_inception and inception:
             try:
                 path, info = inception_weights(self.data_dir, log=lambda _: None)
                 self.inception = {"sha256": info["sha256"], "source": info.get("source")}
@@ -78,7 +81,7 @@ class Evaluator:
             except BenchError as error:  # unverified weights: no number, only the reason
                 reason = f"Inception weights unavailable: {error}"
                 metrics["absent"].update(fid_inception=reason, is_inception=reason)
-        else:
+        elif inception:
             metrics["absent"].update(fid_inception=why_not, is_inception=why_not)
         return metrics, time.perf_counter() - began
 

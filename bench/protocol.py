@@ -9,8 +9,12 @@ Seeds: `torch.manual_seed(seed)` fixes initialization, data order (on-device
 permutations) and noise, so on a CPU one seed gives one record (timings aside).
 Evaluation samples come from their own generators and never move the training RNG.
 
-The loop never waits for the device between log points: losses are summed on the
-device and a non-finite loss is remembered there with its step.
+`--until-converged` (bench/convergence.py) ends a run when its FID curve stops improving,
+with a cap; every run keeps the generator of its best curve point beside the last one.
+
+The loop never waits for the device between log points: losses and the losses'
+diagnostics are summed on the device and a non-finite loss is remembered there with its
+step.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import torch
 from torchvision.utils import save_image
 
 from bench.checkpoints import save_checkpoint
+from bench.convergence import CAPPED, CONVERGED, Rule, has_converged
 from bench.data import Batches
 from bench.datasets import Dataset
 from bench.devices import synchronize
+from bench.presets import Preset
 from bench.systems import MemoryProbe, StepTimer, count_params, percentile
 from variants import LOSSES, Variant
 from variants.optimizers import build_optimizer
@@ -35,78 +41,6 @@ from variants.optimizers import build_optimizer
 PROTOCOL_VERSION = 1
 SAMPLE_SEED = 1234  # the fixed latent batch behind every sample grid
 GRID_SIZE = 64
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    description: str
-    epochs: float | None = None  # budget in passes of D over the training set
-    steps: int | None = None  # or in generator updates
-    log_every: int = 50  # generator steps between loss points
-    checkpoint_every: int = 250  # generator steps between checkpoints
-    eval_every_images: int = 0  # real images seen by D between fid_mnist curve points (0: none)
-    eval_samples: int = 2000  # generated samples per curve point
-    final_samples: int = 10000  # generated samples for the final MNIST metrics
-    stacked_samples: int = 26000  # generated samples for the final Stacked MNIST metrics (PacGAN's count)
-    inception_samples: int = 0  # generated samples for fid_inception (0: skipped)
-    fid_threshold: float = 30.0  # fid_mnist that time_to_fid waits for
-    # fid_stacked's: three times fid_mnist's, since the stacks' three channels are independent
-    # digits, their 384-d features have a block-diagonal covariance and the FID of the stacks
-    # is close to the sum of three per-channel FIDs.
-    stacked_fid_threshold: float = 90.0
-
-
-PRESETS = {
-    "tiny": Preset("tiny", "a few steps, for tests", steps=4, log_every=2, checkpoint_every=2,
-                   eval_every_images=128, eval_samples=200, final_samples=500, stacked_samples=500),
-    # time_to_fid waits for fid_mnist 30 here: dcgan ends its 2 epochs near 21, so 10 (the
-    # paper preset's threshold) would never be reached on a CPU budget.
-    "quick": Preset("quick", "2 epochs of real images seen by D: all four variants in minutes on a 2-core CPU",
-                    epochs=2, log_every=50, checkpoint_every=250, eval_every_images=20_000, fid_threshold=30.0),
-    # Stacked MNIST's CPU budget: an epoch of its 128,000 stacks is 2,000 D steps, so `quick`'s two
-    # epochs would take the whole zoo hours on 2 cores.
-    "one-epoch": Preset("one-epoch", "1 epoch of real images seen by D: Stacked MNIST on a 2-core CPU",
-                        epochs=1, log_every=50, checkpoint_every=250, eval_every_images=32_000,
-                        fid_threshold=30.0),
-    "paper": Preset("paper", "Lucic et al.'s MNIST budget: 20 epochs at batch 64", epochs=20, log_every=200,
-                    checkpoint_every=2000, eval_every_images=60_000, inception_samples=10000, fid_threshold=10.0,
-                    stacked_fid_threshold=30.0),
-    # PacGAN's Stacked MNIST budget (its VEEGAN setup: 50 epochs at batch 64, i.e. 100,000 D
-    # steps over 128,000 stacks); a curve point per epoch. Meant for a GPU.
-    "pacgan": Preset("pacgan", "PacGAN's Stacked MNIST budget: 50 epochs at batch 64 (for --dataset stacked-mnist)",
-                     epochs=50, log_every=500, checkpoint_every=5000, eval_every_images=128_000,
-                     inception_samples=0, fid_threshold=10.0, stacked_fid_threshold=30.0),
-}
-
-
-def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int | None = None,
-                    train_seconds: float | None = None) -> int | None:
-    """The generator updates a run gets; None under a training-time budget."""
-    if train_seconds is not None:
-        return None
-    if steps is not None:
-        return steps
-    if preset.steps is not None:
-        return preset.steps
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
-    return max(1, math.ceil(preset.epochs * n_train / images_per_step))
-
-
-def budget_label(preset: Preset, steps: int | None = None, train_seconds: float | None = None) -> str:
-    """A run's budget in its own unit. Runs compare fairly only under one budget, so the
-    label goes into the config and the report refuses to mix labels in one table.
-
-    - epochs of real images seen by D (the presets; Lucic et al.'s unit): equal data, but a
-      variant with n_critic 5 gets a fifth of the generator updates;
-    - generator steps (`--steps`): equal G updates;
-    - training seconds (`--train-seconds`): equal compute time on one machine.
-    """
-    if train_seconds is not None:
-        return f"{train_seconds:g} training seconds"
-    if steps is not None or preset.steps is not None:
-        return f"{steps if steps is not None else preset.steps} generator steps"
-    return f"{preset.epochs:g} epochs"
 
 
 @dataclass(frozen=True)
@@ -120,10 +54,16 @@ class RunConfig:
     compile: bool = False
     train_seconds: float | None = None  # training time budget (evaluation and warm-up excluded)
     budget: str = ""  # budget_label(...)
+    rule: Rule | None = None  # --until-converged: `steps` is then the cap
 
     @property
     def images_per_step(self) -> int:
         return self.variant.hparams.batch_size * self.variant.hparams.n_critic
+
+    @property
+    def eval_every_images(self) -> int:
+        """Real images between curve points: the convergence rule's spacing, else the preset's."""
+        return self.rule.every_images if self.rule is not None else self.preset.eval_every_images
 
     def describe(self) -> dict:
         """The full configuration as plain values (hashed into `config_hash`, seed aside).
@@ -135,9 +75,12 @@ class RunConfig:
             "hparams": asdict(v.hparams), "arch_options": dict(v.arch_options), "loss_options": dict(v.loss_options),
             "preset": p.name, "budget": self.budget, "steps": self.steps, "train_seconds": self.train_seconds,
             "log_every": p.log_every,
-            "eval_every_images": p.eval_every_images, "eval_samples": p.eval_samples,
+            "eval_every_images": self.eval_every_images,
+            "eval_samples": self.rule.curve_samples if self.rule is not None else p.eval_samples,
             "final_samples": data.final_samples(p), "inception_samples": p.inception_samples,
             "fid_threshold": data.fid_threshold(p), "compiled": list(compiled_nets(v, self.compile)),
+            # Only when set: a fixed-budget run's configuration, and so its hash, stays as it was.
+            **({"convergence": self.rule.describe()} if self.rule is not None else {}),
         }
 
 
@@ -162,6 +105,10 @@ class GanState:
     eval_s: float = 0.0
     memory: dict = field(default_factory=dict)  # MemoryProbe.state_dict(): peaks before a resume
     loss_state: dict = field(default_factory=dict)  # the loss's per-run tensors (BEGAN's k_t), on the device
+    diag_sum: dict = field(default_factory=dict)  # the loss's diagnostics summed on the device since the last log point
+    # The generator of the best curve point (its state_dict, BatchNorm statistics included)
+    # and where it was: {"G", "step", "images_seen", "train_s", "fid"}.
+    best: dict | None = None
 
     def state_dict(self) -> dict:
         return {
@@ -171,7 +118,7 @@ class GanState:
             "loss_sum": self.loss_sum, "since_log": self.since_log, "first_bad": self.first_bad,
             "curve": self.curve, "step_ms": self.step_ms,
             "train_s": self.train_s, "warmup_s": self.warmup_s, "eval_s": self.eval_s, "memory": self.memory,
-            "loss_state": dict(self.loss_state),
+            "loss_state": dict(self.loss_state), "diag_sum": dict(self.diag_sum), "best": self.best,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -191,6 +138,8 @@ class GanState:
         # Checkpoints from before losses had state hold none: the fresh state stays.
         for key, value in state.get("loss_state", {}).items():
             self.loss_state[key] = value.to(device)
+        self.diag_sum = {key: value.to(device) for key, value in state.get("diag_sum", {}).items()}
+        self.best = state.get("best")
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -239,7 +188,11 @@ def train_step(variant: Variant, state: GanState) -> tuple[torch.Tensor, torch.T
         real = state.batches.next()
         with torch.no_grad():
             fake = G(torch.randn(hp.batch_size, hp.z_dim, device=device))
-        d_loss = variant.d_loss(D, real, fake, state.loss_state)
+        diag = {}
+        d_loss = variant.d_loss(D, real, fake, state.loss_state, diag)
+        for name, value in diag.items():  # summed on the device: read at log points only
+            total = state.diag_sum.get(name)
+            state.diag_sum[name] = value.float().clone() if total is None else total.add_(value)
         state.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         state.opt_d.step()
@@ -290,7 +243,7 @@ class Hooks:
 
 
 def is_eval_step(config: RunConfig, step: int, last: bool) -> bool:
-    every = config.preset.eval_every_images
+    every = config.eval_every_images
     if not every:
         return False
     return (step * config.images_per_step) // every > ((step - 1) * config.images_per_step) // every or last
@@ -298,10 +251,37 @@ def is_eval_step(config: RunConfig, step: int, last: bool) -> bool:
 
 def budget_spent(config: RunConfig, state: GanState, seconds_since_tick: float) -> bool:
     """Steps budgets end at their step; a time budget at the first step boundary at or past
-    its training seconds (evaluation, checkpoints and the warm-up step never count)."""
+    its training seconds (evaluation, checkpoints and the warm-up step never count); a
+    convergence budget at its cap, or once its curve says learning has stopped."""
     if config.train_seconds is not None:
         return state.train_s + seconds_since_tick >= config.train_seconds
-    return state.step >= config.steps
+    return state.step >= config.steps or converged(config, state)
+
+
+def converged(config: RunConfig, state: GanState) -> bool:
+    return config.rule is not None and has_converged(state.curve, config.rule, config.dataset.fid_key)
+
+
+def keep_if_best(config: RunConfig, state: GanState, point: dict) -> None:
+    """Copy G (on its device) when this curve point has the lowest FID so far."""
+    fid = point.get(config.dataset.fid_key)
+    if fid is None or (state.best is not None and fid >= state.best["fid"]):
+        return
+    state.best = {"G": {k: v.detach().clone() for k, v in state.G.state_dict().items()},
+                  "step": point["step"], "images_seen": point["images_seen"], "train_s": point["train_s"],
+                  "fid": fid}
+
+
+def read_diagnostics(state: GanState, d_steps: int) -> dict:
+    """The diagnostics' means over the D steps since the last log point (a host sync: log
+    points only); a non-finite mean is None, as JSON has no NaN."""
+    if not state.diag_sum:
+        return {}
+    names = sorted(state.diag_sum)
+    means = (torch.stack([state.diag_sum[n] for n in names]) / d_steps).tolist()
+    for total in state.diag_sum.values():
+        total.zero_()
+    return {n: (m if math.isfinite(m) else None) for n, m in zip(names, means)}
 
 
 def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks = Hooks(),
@@ -350,6 +330,9 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
             d_mean, g_mean = (state.loss_sum / state.since_log).tolist()
             point = {"step": state.step, "images_seen": state.step * config.images_per_step,
                      "train_s": state.train_s, "d_loss": d_mean, "g_loss": g_mean}
+            diagnostics = read_diagnostics(state, state.since_log * variant.hparams.n_critic)
+            if diagnostics:
+                point["diagnostics"] = diagnostics
             state.loss_sum.zero_()
             state.since_log = 0
             if state.first_bad.item() >= 0:
@@ -359,8 +342,10 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
                 began_eval = time.perf_counter()
                 with memory.window("eval"):
                     point.update(hooks.evaluate(state.G, state.step))
+                    keep_if_best(config, state, point)
                 state.eval_s += time.perf_counter() - began_eval
             state.curve.append(point)
+            last = last or converged(config, state)
             if hooks.on_log:
                 hooks.on_log(point)
             tick = time.perf_counter()
@@ -383,5 +368,8 @@ def train(config: RunConfig, state: GanState, device: torch.device, hooks: Hooks
         **memory.peak(),
         "eval_peak_mem_bytes": memory.peaks.get("eval"),  # the curve's evaluations; the caller adds the final one
     }
+    stopped = None
+    if config.rule is not None and status == "ok":
+        stopped = CONVERGED if converged(config, state) else CAPPED
     return {"status": status, "diverged_at_step": diverged_at, "curve": state.curve, "systems": systems,
-            "steps_done": state.step, "images_seen": state.step * config.images_per_step}
+            "steps_done": state.step, "images_seen": state.step * config.images_per_step, "stopped": stopped}

@@ -24,8 +24,11 @@ from bench.files import atomic_write
 #    budget holds g_steps, d_steps and images_seen done, and the budget's label.
 # 3: a run of a study carries a `study` section (its study, configuration and sampled
 #    hyperparameters); a reader that predates it would pool a study's configurations.
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
+# 4: a `best` section and `<figure>_best` metrics (the generator of the best curve point,
+#    scored again on the final samples); curve points carry the loss's `diagnostics`; a
+#    run under --until-converged carries a `convergence` section.
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
 # `study.phase`: a run of the search, or a rerun of a variant's best configuration.
 SEARCH, RERUN_BEST = "search", "rerun-best"
 STUDY_PHASES = (SEARCH, RERUN_BEST)

@@ -20,16 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench import assets
+from bench import convergence
 from bench.checkpoints import load_checkpoint
 from bench.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, use_device
 from bench.errors import BenchError
 from bench.evaluation import Evaluator, time_to_fid
 from bench.files import probe_writable
-from bench.protocol import (
-    PRESETS, Hooks, Interrupted, RunConfig, budget_label, generator_steps, init_state, sample_grid, train,
-    train_step,
-)
+from bench.presets import PRESETS, budget_label, generator_steps
+from bench.protocol import Hooks, Interrupted, RunConfig, init_state, sample_grid, train, train_step
 from bench.systems import MemoryProbe
 from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
 from variants import Variant
@@ -54,6 +53,13 @@ class RunPlan:
     resume: bool = False
     force: bool = False
     compile: bool = False
+    # --until-converged, with the rule's options (None: its defaults; see bench/convergence.py).
+    until_converged: bool = False
+    curve_every: int | None = None
+    min_delta: float | None = None
+    patience: int | None = None
+    max_epochs: float | None = None
+    curve_samples: int | None = None
     # A study keeps each configuration's checkpoints apart and may put them where every node
     # of a cluster reaches them; a plain run keeps them under `out`.
     checkpoint_dir: Path | None = None
@@ -82,10 +88,36 @@ def check_plan(plan: RunPlan) -> None:
             raise BenchError(f"{option} must be a positive number, got {value}")
     if plan.steps is not None and plan.train_seconds is not None:
         raise BenchError("--steps and --train-seconds are two budgets; give one")
+    check_convergence_options(plan)
     if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
     for folder in (plan.runs_dir, plan.checkpoints_dir):
         probe_writable(folder)
+
+
+RULE_OPTIONS = {"--curve-every": "curve_every", "--min-delta": "min_delta", "--patience": "patience",
+                "--max-epochs": "max_epochs", "--curve-samples": "curve_samples"}
+
+
+def check_convergence_options(plan: RunPlan) -> None:
+    given = [option for option, field_name in RULE_OPTIONS.items() if getattr(plan, field_name) is not None]
+    if not plan.until_converged:
+        if given:
+            raise BenchError(f"{', '.join(given)} shape{'s' if len(given) == 1 else ''} --until-converged's "
+                             "rule; add --until-converged")
+        return
+    for option, value in (("--steps", plan.steps), ("--train-seconds", plan.train_seconds)):
+        if value is not None:
+            raise BenchError(f"--until-converged and {option} are two budgets; give one")
+    rule_of(plan, get_dataset(plan.dataset).train_size)  # refuses values that cannot work
+
+
+def rule_of(plan: RunPlan, n_train: int) -> convergence.Rule | None:
+    if not plan.until_converged:
+        return None
+    final_samples = get_dataset(plan.dataset).final_samples(PRESETS[plan.preset])
+    return convergence.make_rule(n_train, plan.curve_every, plan.min_delta, plan.patience, plan.max_epochs,
+                                 plan.curve_samples, final_samples)
 
 
 def progress_bar() -> Progress:
@@ -159,10 +191,13 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
             should_stop) -> dict | None:
     train_images, dataset = data["train_images"], DATASETS[plan.dataset]
     preset = PRESETS[plan.preset]
+    rule = rule_of(plan, len(train_images))
+    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
     config = RunConfig(variant, seed, preset, dataset,
+                       convergence.cap_steps(rule, len(train_images), images_per_step) if rule else
                        generator_steps(preset, variant, len(train_images), plan.steps, plan.train_seconds),
                        plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
-                       budget_label(preset, plan.steps, plan.train_seconds))
+                       rule.label() if rule else budget_label(preset, plan.steps, plan.train_seconds), rule)
     # Where the variant came from ("builtin", or a plug-in's module, file and sha256).
     described = {**config.describe(), "source": variant.source}
     cfg_hash = config_hash(described)
@@ -199,7 +234,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
 
     evaluator = Evaluator(variant.hparams.z_dim, preset, dataset, data["reference_images"], plan.device,
                           cache_dir=Path(plan.data_dir or assets.default_data_dir()) / "fid-cache",
-                          data_dir=plan.data_dir)
+                          data_dir=plan.data_dir, curve_samples=rule.curve_samples if rule else None)
     hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
                   checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
                                    "history": history},
@@ -221,7 +256,10 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                 progress.update(task, stats="final evaluation")
             with memory.window("eval"):
                 metrics, eval_s = evaluator.final(state.G)
-            outcome["systems"]["eval_s"] += eval_s
+                best, best_eval_s = score_best(variant, state, evaluator, metrics)
+            outcome["systems"]["eval_s"] += eval_s + best_eval_s
+            metrics.update(best.pop("metrics", {}))
+            record["best"] = best or None
             outcome["systems"]["eval_peak_mem_bytes"] = memory.peaks["eval"]
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
                       curve=outcome["curve"], systems=outcome["systems"], metrics=metrics,
@@ -229,6 +267,10 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                       time_to_fid=time_to_fid(outcome["curve"], dataset.fid_threshold(preset), dataset.fid_key),
                       budget=budget_counts(config, outcome["steps_done"]),
                       paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
+        if config.rule is not None:
+            record["convergence"] = convergence.section(
+                config.rule, outcome["stopped"] or outcome["status"], record["budget"], len(train_images),
+                outcome["systems"]["train_s"])
     except (Interrupted, BenchError, KeyboardInterrupt):
         raise
     except Exception as error:  # one broken run must not take the others down
@@ -248,6 +290,32 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
     if progress is not None:
         progress.update(task, stats=f"{record['status']}")
     return record
+
+
+# Figures of the final evaluation that are not scored again for the best generator: counts,
+# spreads over subsets, and Inception (minutes on a CPU).
+NOT_RESCORED = ("n_fake", "n_real", "n_inception", "fid_inception", "absent")
+
+
+def score_best(variant: Variant, state, evaluator: Evaluator, last_metrics: dict) -> tuple[dict, float]:
+    """The generator of the best curve point, scored on the same fresh samples (the same
+    latents) as the last one: the curve picked it on its own samples, so re-scoring it
+    avoids reporting the selection's optimistic score. Returns the record's `best` section
+    (with `metrics`: each figure as `<name>_best`) and the seconds spent."""
+    if state.best is None:
+        return {}, 0.0
+    where = {k: state.best[k] for k in ("step", "images_seen", "train_s")} | {"curve_fid": state.best["fid"]}
+    if state.best["step"] == state.step:  # the last generator is the best one: same samples, same figures
+        metrics, seconds = last_metrics, 0.0
+    else:
+        # A fresh G with the best weights; building draws initial weights, so the run's RNG is set aside.
+        with torch.random.fork_rng(devices=[evaluator.device] if evaluator.device.type == "cuda" else []):
+            G = variant.build(tuple(evaluator.reference_images.shape[1:]))[0].to(evaluator.device)
+        G.load_state_dict(state.best["G"])
+        metrics, seconds = evaluator.final(G, inception=False)
+    rescored = {f"{k}_best": v for k, v in metrics.items()
+                if k not in NOT_RESCORED and not k.endswith("_std") and isinstance(v, (int, float))}
+    return {**where, "same_as_last": state.best["step"] == state.step, "metrics": rescored}, seconds
 
 
 def budget_counts(config: RunConfig, g_steps_done: int) -> dict:

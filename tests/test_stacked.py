@@ -246,7 +246,7 @@ def test_get_dataset_names_the_choices():
 
 
 def test_the_stacked_presets_budgets_in_d_steps():
-    from bench.protocol import PRESETS, generator_steps
+    from bench.presets import PRESETS, generator_steps
 
     stacks = datasets.STACKED_TRAIN
     assert generator_steps(PRESETS["pacgan"], get_variant("dcgan"), stacks) == 100_000  # PacGAN: 50 epochs, batch 64

@@ -10,7 +10,12 @@ A loss may also declare:
 - `init_state(device)`: per-run state (a dict of device tensors, e.g. BEGAN's k_t),
   passed to `d_loss` as `state=` and to `after_d_step`, saved in checkpoints;
 - `after_d_step(D, state, **options)`: run after each D optimizer step (WGAN's
-  weight clipping, BEGAN's k_t update), under `torch.no_grad()`.
+  weight clipping, BEGAN's k_t update), under `torch.no_grad()`;
+- `diagnostics`: the names of what its `d_loss` reports through `diag=` (a dict it fills
+  with detached device tensors: the critic's gap, D's mean probabilities, a penalty's
+  value, BEGAN's k_t and M). The loop sums them on the device and averages them at log
+  points, so reporting them costs no host sync; they are read off the forward passes the
+  loss makes anyway, so they change nothing the run computes.
 
 D(x) below is D's raw output, sigma the logistic function, E the batch mean; the
 formulas are written with softplus: -log sigma(t) = softplus(-t) and
@@ -44,6 +49,35 @@ class Loss:
     d_output: str = "logit"
     init_state: Callable[[torch.device], dict] | None = None
     after_d_step: Callable | None = None
+    diagnostics: tuple[str, ...] = ()
+
+
+# What each diagnostic is, for the report's panels and the docs.
+DIAGNOSTICS = {
+    "d_real": "mean sigma(D(x)): D's probability that a real image is real",
+    "d_fake": "mean sigma(D(G(z))): D's probability that a fake image is real",
+    "critic_gap": "E D(x) - E D(G(z)): the critic's gap (WGAN's Wasserstein estimate)",
+    "gradient_penalty": "E (||grad D(x_hat)||_2 - 1)^2 at WGAN-GP's or DRAGAN's points, before its weight",
+    "r1_penalty": "E ||grad_x D(x)||^2 on real images, before gamma / 2",
+    "k": "BEGAN's k_t, the weight of the fake reconstruction loss in D's loss",
+    "M": "BEGAN's convergence measure L(x) + |gamma L(x) - L(G(z))|",
+}
+
+
+def note(diag: dict | None, **values: torch.Tensor) -> None:
+    """Put detached diagnostics into `diag` (None: nobody asked)."""
+    if diag is not None:
+        diag.update({name: value.detach() for name, value in values.items()})
+
+
+def probabilities(diag: dict | None, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
+    if diag is not None:
+        note(diag, d_real=torch.sigmoid(d_real.detach()).mean(), d_fake=torch.sigmoid(d_fake.detach()).mean())
+
+
+def critic_gap(diag: dict | None, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
+    if diag is not None:
+        note(diag, critic_gap=d_real.detach().mean() - d_fake.detach().mean())
 
 
 LOSSES: dict[str, Loss] = {}
@@ -62,9 +96,14 @@ def register_loss(loss: Loss) -> Loss:
     return loss
 
 
-def ns_d_loss(D, real, fake):
+def ns_d_loss(D, real, fake, diag=None):
     """The BCE of D's logits: real images labelled 1, fakes 0."""
-    return F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+    d_real, d_fake = D(real), D(fake)
+    probabilities(diag, d_real, d_fake)
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+LOGIT = ("d_real", "d_fake")
 
 
 # Non-saturating loss (Goodfellow et al. 2014): the BCE of the logits.
@@ -73,6 +112,7 @@ register_loss(Loss(
     d_loss=ns_d_loss,
     g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
     paper="Goodfellow et al. 2014, Generative Adversarial Nets",
+    diagnostics=LOGIT,
 ))
 
 # Minimax (Goodfellow et al. 2014; Lucic et al.'s "MM GAN"): D as ns; G minimizes
@@ -82,14 +122,22 @@ register_loss(Loss(
     d_loss=ns_d_loss,
     g_loss=lambda D, fake, real: -F.softplus(D(fake)).mean(),
     paper="Goodfellow et al. 2014, Generative Adversarial Nets (minimax loss)",
+    diagnostics=LOGIT,
 ))
+
+def ls_d_loss(D, real, fake, diag=None):
+    d_real, d_fake = D(real), D(fake)
+    critic_gap(diag, d_real, d_fake)
+    return 0.5 * (d_real - 1).square().mean() + 0.5 * d_fake.square().mean()
+
 
 # Least squares with a=0, b=c=1 (Mao et al. 2017, eq. 2), halves as in the paper.
 register_loss(Loss(
     name="ls",
-    d_loss=lambda D, real, fake: 0.5 * (D(real) - 1).square().mean() + 0.5 * D(fake).square().mean(),
+    d_loss=ls_d_loss,
     g_loss=lambda D, fake, real: 0.5 * (D(fake) - 1).square().mean(),
     paper="Mao et al. 2017, Least Squares Generative Adversarial Networks",
+    diagnostics=("critic_gap",),
 ))
 
 
@@ -150,8 +198,25 @@ def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
     return input_gradient(D, real).square().sum(dim=1).mean()
 
 
-def wgan_gp_d_loss(D, real, fake, gp_weight: float = 10.0):
-    return D(fake).mean() - D(real).mean() + gp_weight * gradient_penalty(D, real, fake)
+def wgan_gp_d_loss(D, real, fake, gp_weight: float = 10.0, diag=None):
+    # D(fake) first, as always: the order of D's calls is the order of its random draws.
+    d_fake, d_real = D(fake), D(real)
+    penalty = gradient_penalty(D, real, fake)
+    critic_gap(diag, d_real, d_fake)
+    note(diag, gradient_penalty=penalty)
+    return d_fake.mean() - d_real.mean() + gp_weight * penalty
+
+
+def dragan_d_loss(D, real, fake, gp_weight: float = 10.0, diag=None):
+    ns, penalty = ns_d_loss(D, real, fake, diag), dragan_penalty(D, real)
+    note(diag, gradient_penalty=penalty)
+    return ns + gp_weight * penalty
+
+
+def r1_d_loss(D, real, fake, gamma: float = 10.0, diag=None):
+    ns, penalty = ns_d_loss(D, real, fake, diag), r1_penalty(D, real)
+    note(diag, r1_penalty=penalty)
+    return ns + gamma / 2 * penalty
 
 
 register_loss(Loss(
@@ -160,22 +225,25 @@ register_loss(Loss(
     g_loss=lambda D, fake, real: -D(fake).mean(),
     paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
     double_backward=True,
+    diagnostics=("critic_gap", "gradient_penalty"),
 ))
 
 register_loss(Loss(
     name="dragan",
-    d_loss=lambda D, real, fake, gp_weight=10.0: ns_d_loss(D, real, fake) + gp_weight * dragan_penalty(D, real),
+    d_loss=dragan_d_loss,
     g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
     paper="Kodali et al. 2017, On Convergence and Stability of GANs (DRAGAN)",
     double_backward=True,
+    diagnostics=LOGIT + ("gradient_penalty",),
 ))
 
 register_loss(Loss(
     name="r1",
-    d_loss=lambda D, real, fake, gamma=10.0: ns_d_loss(D, real, fake) + gamma / 2 * r1_penalty(D, real),
+    d_loss=r1_d_loss,
     g_loss=lambda D, fake, real: F.softplus(-D(fake)).mean(),
     paper="Mescheder et al. 2018, Which Training Methods for GANs do actually Converge?",
     double_backward=True,
+    diagnostics=LOGIT + ("r1_penalty",),
 ))
 
 
@@ -188,35 +256,50 @@ def clip_weights(D, state, clip: float = 0.01, **_):
         parameter.clamp_(-clip, clip)
 
 
+def wgan_d_loss(D, real, fake, diag=None, **_):
+    d_fake, d_real = D(fake), D(real)
+    critic_gap(diag, d_real, d_fake)
+    return d_fake.mean() - d_real.mean()
+
+
 register_loss(Loss(
     name="wgan",
-    d_loss=lambda D, real, fake, **_: D(fake).mean() - D(real).mean(),
+    d_loss=wgan_d_loss,
     g_loss=lambda D, fake, real: -D(fake).mean(),
     paper="Arjovsky et al. 2017, Wasserstein GAN",
     after_d_step=clip_weights,
+    diagnostics=("critic_gap",),
 ))
 
 
 # ---------------------------------------------------------------- hinge (SNGAN)
 
+def hinge_d_loss(D, real, fake, diag=None):
+    d_real, d_fake = D(real), D(fake)
+    critic_gap(diag, d_real, d_fake)
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
 register_loss(Loss(
     name="hinge",
-    d_loss=lambda D, real, fake: F.relu(1 - D(real)).mean() + F.relu(1 + D(fake)).mean(),
+    d_loss=hinge_d_loss,
     g_loss=lambda D, fake, real: -D(fake).mean(),
     paper="Miyato et al. 2018, Spectral Normalization for Generative Adversarial Networks (hinge loss)",
+    diagnostics=("critic_gap",),
 ))
 
 
 # ---------------------------------------------------------------- relativistic average (RaGAN)
 
-def relativistic(D, real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+def relativistic(D, real, fake, diag=None) -> tuple[torch.Tensor, torch.Tensor]:
     """C_r = D(x) - E D(G(z)) and C_f = D(G(z)) - E D(x)."""
     d_real, d_fake = D(real), D(fake)
+    probabilities(diag, d_real, d_fake)
     return d_real - d_fake.mean(), d_fake - d_real.mean()
 
 
-def ragan_d_loss(D, real, fake):
-    c_real, c_fake = relativistic(D, real, fake)
+def ragan_d_loss(D, real, fake, diag=None):
+    c_real, c_fake = relativistic(D, real, fake, diag)
     return F.softplus(-c_real).mean() + F.softplus(c_fake).mean()
 
 
@@ -230,6 +313,7 @@ register_loss(Loss(
     d_loss=ragan_d_loss,
     g_loss=ragan_g_loss,
     paper="Jolicoeur-Martineau 2018, The relativistic discriminator: a key element missing from standard GAN",
+    diagnostics=LOGIT,
 ))
 
 
@@ -246,10 +330,12 @@ def began_init_state(device: torch.device) -> dict:
             "convergence": torch.zeros((), device=device)}  # M = L(x) + |gamma L(x) - L(G(z))|
 
 
-def began_d_loss(D, real, fake, state, gamma: float = 0.5, **_):
+def began_d_loss(D, real, fake, state, gamma: float = 0.5, diag=None, **_):
     loss_real, loss_fake = reconstruction_error(D, real), reconstruction_error(D, fake)
     balance = (gamma * loss_real - loss_fake).detach()
     state["balance"], state["convergence"] = balance, loss_real.detach() + balance.abs()
+    # k_t as this step used it (the update comes after the step: a copy, not the live tensor).
+    note(diag, k=state["k"].clone(), M=state["convergence"])
     return loss_real - state["k"] * loss_fake
 
 
@@ -268,4 +354,5 @@ register_loss(Loss(
     d_output="image",
     init_state=began_init_state,
     after_d_step=began_update_k,
+    diagnostics=("k", "M"),
 ))

@@ -51,10 +51,12 @@ class Variant:
         init = LOSSES[self.loss].init_state
         return init(device) if init is not None else {}
 
-    def d_loss(self, D, real, fake, state: dict | None = None) -> torch.Tensor:
+    def d_loss(self, D, real, fake, state: dict | None = None, diag: dict | None = None) -> torch.Tensor:
+        """D's loss; a loss that declares diagnostics puts them into `diag` when given one."""
         loss = LOSSES[self.loss]
         stateful = {"state": state} if loss.init_state is not None else {}
-        return loss.d_loss(D, real, fake, **self.loss_options, **stateful)
+        reporting = {"diag": diag} if loss.diagnostics and diag is not None else {}
+        return loss.d_loss(D, real, fake, **self.loss_options, **stateful, **reporting)
 
     def g_loss(self, D, fake, real) -> torch.Tensor:
         return LOSSES[self.loss].g_loss(D, fake, real)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.study.plan import StudyDefinition, StudyRun
+from bench.study.plan import StudyDefinition, StudyRun, budget_fields
 
 # A worker process serves many runs: the data set is loaded once per process, not per run.
 _DATA: dict = {}
@@ -94,9 +94,8 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
         _DATA.clear()
         _DATA[key] = data
     with tempfile.TemporaryDirectory(prefix="gan-bench-run-") as scratch:
-        plan = RunPlan(variants=[run.variant], seeds=[run.seed], preset=definition.preset, device=target,
-                       out=Path(scratch), dataset=definition.dataset, steps=definition.steps,
-                       train_seconds=definition.train_seconds, checkpoint_every=settings.checkpoint_every,
+        plan = RunPlan(variants=[run.variant], seeds=[run.seed], device=target, out=Path(scratch),
+                       **budget_fields(definition), checkpoint_every=settings.checkpoint_every,
                        data_dir=settings.data_dir, resume=True, checkpoint_dir=Path(checkpoint_dir),
                        record_extra={"study": run.section(definition)})
         plan.runs_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.convergence import make_rule
 from bench.datasets import get_dataset
+from bench.presets import PRESETS
 from bench.errors import BenchError
 from bench.plugins import absolute_specs, load_plugins
 from bench.study.engine import EngineSettings
@@ -20,6 +22,8 @@ DEFAULTS = {
     "steps": None, "train-seconds": None, "device": "auto", "out": None, "name": None, "address": None,
     "cpus-per-run": 1.0, "gpus-per-run": 0.0, "checkpoint-dir": None, "max-retries": 3, "data-dir": None,
     "checkpoint-every": None, "plugin": None,
+    "until-converged": False, "curve-every": None, "min-delta": None, "patience": None, "max-epochs": None,
+    "curve-samples": None,
 }
 TYPES = {
     "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int,
@@ -27,7 +31,12 @@ TYPES = {
     "steps": int, "train-seconds": (int, float), "device": str, "out": str, "name": str, "address": str,
     "cpus-per-run": (int, float), "gpus-per-run": (int, float), "checkpoint-dir": str, "max-retries": int,
     "data-dir": str, "checkpoint-every": int, "plugin": (str, list),
+    "until-converged": bool, "curve-every": int, "min-delta": (int, float), "patience": int,
+    "max-epochs": (int, float), "curve-samples": int,
 }
+# The convergence rule's options, as `RunPlan` names them (bench/convergence.py).
+RULE_KEYS = {"curve-every": "curve_every", "min-delta": "min_delta", "patience": "patience",
+             "max-epochs": "max_epochs", "curve-samples": "curve_samples"}
 
 
 SEARCH_NEEDS = ("variants", "space", "configs", "out")
@@ -42,7 +51,7 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
             where = f"{file}, line {line_of(text, key) or '?'}"
             if key not in DEFAULTS:
                 raise BenchError(f"{where}: unknown key {key!r}; known: {', '.join(DEFAULTS)}")
-            if not isinstance(value, TYPES[key]) or isinstance(value, bool):
+            if not isinstance(value, TYPES[key]) or (isinstance(value, bool) and TYPES[key] is not bool):
                 raise BenchError(f"{where}: {key} has the wrong type ({type(value).__name__})")
             settings[key] = value
     settings.update({k: v for k, v in flags.items() if v is not None})
@@ -72,6 +81,24 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
     return settings, space
 
 
+def convergence_options(settings: dict) -> dict | None:
+    """The rule when the study trains until convergence, resolved so that the study's id and
+    study.json name every value its runs use; None for a fixed budget."""
+    given = {key: settings[key] for key in RULE_KEYS if settings[key] is not None}
+    if not settings["until-converged"]:
+        if given:
+            raise BenchError(f"{', '.join('--' + key for key in given)} shape --until-converged's rule; "
+                             "add --until-converged")
+        return None
+    options = {RULE_KEYS[key]: value for key, value in given.items()}
+    every = options.pop("curve_every", None)
+    dataset = get_dataset(settings["dataset"])
+    if settings["preset"] not in PRESETS:
+        raise BenchError(f"unknown preset {settings['preset']!r}; choose one of {', '.join(PRESETS)}")
+    return make_rule(dataset.train_size, every, **options,
+                     final_samples=dataset.final_samples(PRESETS[settings["preset"]])).describe()
+
+
 def prepare(file: Path | None, flags: dict, rerun_best: bool,
             warn) -> tuple[StudyDefinition, list[StudyRun], EngineSettings, Path]:
     """The study, its runs, how to run them and its folder; nothing is started or written."""
@@ -94,7 +121,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         chosen = tuple(v.name for v in select_variants(settings["variants"]))
         definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],
                                      settings["preset"], settings["dataset"], settings["steps"],
-                                     settings["train-seconds"])
+                                     settings["train-seconds"], convergence_options(settings))
         runs = search_runs(definition)
         check_folder(folder, definition)
     engine = EngineSettings(device=settings["device"], address=settings["address"],

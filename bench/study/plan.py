@@ -19,8 +19,9 @@ import numpy as np
 
 from bench.datasets import get_dataset
 from bench.errors import BenchError
-from bench.protocol import PRESETS
+from bench.presets import PRESETS
 from bench.records import RERUN_BEST, SEARCH, load_record
+from bench.runner import RunPlan, check_convergence_options
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 
@@ -38,13 +39,17 @@ class StudyDefinition:
     dataset: str = "mnist"
     steps: int | None = None
     train_seconds: float | None = None
+    # --until-converged: the rule (bench.convergence.Rule.describe()); None: a fixed budget.
+    convergence: dict | None = None
 
     def canonical(self) -> dict:
         """What the study is: hashed into its id and stored in the study folder. The name is
-        a label, not part of the id."""
+        a label, not part of the id. The convergence rule only when there is one, so the ids
+        of fixed-budget studies stay what they were."""
         return {"variants": list(self.variants), "space": self.space.describe(), "configs": self.configs,
                 "seeds": self.seeds, "preset": self.preset, "steps": self.steps,
-                "train_seconds": self.train_seconds, "dataset": self.dataset}
+                "train_seconds": self.train_seconds, "dataset": self.dataset,
+                **({"convergence": self.convergence} if self.convergence is not None else {})}
 
     @property
     def id(self) -> str:
@@ -75,6 +80,16 @@ class StudyRun:
                 "config_index": self.config_index, "params": dict(self.params), "phase": self.phase}
 
 
+def budget_fields(definition: StudyDefinition) -> dict:
+    """What every run of the study trains on and for how long, as `RunPlan` fields."""
+    rule = definition.convergence or {}
+    return {"preset": definition.preset, "dataset": definition.dataset, "steps": definition.steps,
+            "train_seconds": definition.train_seconds, "until_converged": definition.convergence is not None,
+            "curve_every": rule.get("every_images"), "min_delta": rule.get("min_delta"),
+            "patience": rule.get("patience"), "max_epochs": rule.get("max_epochs"),
+            "curve_samples": rule.get("curve_samples")}
+
+
 def check_definition(definition: StudyDefinition) -> list[Variant]:
     if definition.configs < 1:
         raise BenchError(f"--configs must be at least 1 (configuration 0 is the variant's defaults), "
@@ -89,6 +104,7 @@ def check_definition(definition: StudyDefinition) -> list[Variant]:
             raise BenchError(f"{option} must be a positive number, got {value}")
     if definition.steps is not None and definition.train_seconds is not None:
         raise BenchError("--steps and --train-seconds are two budgets; give one")
+    check_convergence_options(RunPlan(variants=[], seeds=[0], device=None, out=Path("."), **budget_fields(definition)))
     if definition.space.name == "defaults" and definition.configs != 1:
         raise BenchError("the defaults space has configuration 0 only: use --configs 1")
     return select_variants(",".join(definition.variants))
@@ -159,7 +175,8 @@ def load_definition(out: Path) -> StudyDefinition | None:
             Param(name, p["kind"], tuple(p["values"]), tuple(p["losses"]) if p.get("losses") else None)
             for name, p in saved["space"]["params"].items()))
         definition = StudyDefinition(saved["name"], tuple(saved["variants"]), space, saved["configs"], saved["seeds"],
-                                     saved["preset"], saved["dataset"], saved["steps"], saved["train_seconds"])
+                                     saved["preset"], saved["dataset"], saved["steps"], saved["train_seconds"],
+                                     saved.get("convergence"))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BenchError(f"{path} is not a study definition ({type(error).__name__}: {error})") from None
     if definition.id != saved.get("id"):
