@@ -198,3 +198,41 @@ def study_expected_best(curves: pd.DataFrame, path: Path, caption: str, fid_key:
               fontsize=8, title_fontsize=8)
     save(fig, path, caption)
     return True
+
+
+def diagnostic_means(curves: list[list[dict]]) -> pd.DataFrame:
+    """The losses' diagnostics (curve points' `diagnostics`) per log point, averaged over seeds:
+    columns images_seen and one per diagnostic."""
+    rows = [{"step": p["step"], "images_seen": p.get("images_seen"), **{k: v for k, v in p["diagnostics"].items()
+                                                                       if finite(v)}}
+            for curve in curves for p in curve if isinstance(p.get("diagnostics"), dict) and finite(p.get("step"))]
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).groupby("step").mean(numeric_only=True).reset_index()
+
+
+def diagnostics(curves: dict[str, list[list[dict]]], descriptions: dict[str, str], path: Path, caption: str) -> bool:
+    """A panel per variant: its loss's diagnostics (critic gap, D's probabilities, penalties,
+    BEGAN's k_t and M) against images seen, mean over seeds."""
+    means = {variant: diagnostic_means(runs) for variant, runs in curves.items()}
+    means = {variant: frame for variant, frame in means.items() if len(frame)}
+    if not means:
+        return False
+    columns = min(4, len(means))
+    rows = math.ceil(len(means) / columns)
+    fig = Figure(figsize=(3.6 * columns, 2.8 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (variant, frame) in zip(axes, means.items()):
+        for j, name in enumerate(c for c in frame.columns if c not in ("step", "images_seen")):
+            ax.plot(frame["images_seen"], frame[name], color=f"C{j}", linewidth=1, label=name)
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("real images seen by D", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in axes[len(means):]:
+        ax.set_axis_off()
+    shown = sorted({c for frame in means.values() for c in frame.columns} - {"step", "images_seen"})
+    fig.supxlabel("; ".join(f"{name}: {descriptions.get(name, name)}" for name in shown), fontsize=6, wrap=True)
+    save(fig, path, caption)
+    return True

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.report.figures import BUDGET, STATUSES, SYSTEMS, Figure
+from bench.report.figures import BUDGET, CLIPPED_NOTE, CONVERGENCE, STATUSES, SYSTEMS, Figure
 from bench.report.loading import dig, is_number
-from bench.report.summary import dataset_of, fid_key_of, present_figures
+from bench.report.summary import best_figures, dataset_of, fid_key_of, present_figures
 
 if TYPE_CHECKING:
     from bench.report.study import Study
@@ -22,9 +22,9 @@ def format_number(value, fmt: str, scale: float = 1.0) -> str:
     return "" if not is_number(value) or not math.isfinite(value) else fmt.format(value * scale)
 
 
-def format_figure(row, figure: Figure) -> str:
+def format_figure(row, figure: Figure, prefix: str = "") -> str:
     """'mean ± std [ci_lo, ci_hi]'; just the mean with one seed; empty with none."""
-    k, fmt, scale = figure.key, figure.fmt, figure.scale
+    k, fmt, scale = prefix + figure.key, figure.fmt, figure.scale
     mean = format_number(row[f"{k}_mean"], fmt, scale)
     if not mean or row[f"{k}_n"] < 2:
         return mean
@@ -42,6 +42,24 @@ def quality_table(summary: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame({"variant": summary["variant"], "runs": summary.apply(runs_cell, axis=1)})
     for figure in figures:
         table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
+    return drop_empty_columns(table)
+
+
+def best_table(summary: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """The generator of each run's best curve point, scored again on the final samples."""
+    table = pd.DataFrame({"variant": summary["variant"], "runs": summary.apply(runs_cell, axis=1)})
+    for figure in best_figures(records):
+        table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
+    return drop_empty_columns(table)
+
+
+def convergence_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Where runs under --until-converged stopped, and why."""
+    table = pd.DataFrame({"variant": summary["variant"],
+                          "converged": [f"{c}/{n}" for c, n in zip(summary["converged"], summary["n_ok"])]})
+    for figure in CONVERGENCE:
+        table[figure.label] = summary.apply(format_figure, axis=1, figure=figure, prefix="stop_")
+    table["epochs at best point"] = [format_number(v, "{:.1f}") for v in summary["best_epochs_mean"]]
     return drop_empty_columns(table)
 
 
@@ -122,6 +140,7 @@ class Report:
             ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),
             ("device", f"{distinct('env', 'device_name')} ({distinct('env', 'device_slug')})"),
             ("preset", distinct("config", "preset")),
+            ("budget", distinct("config", "budget")),
             ("protocol version", distinct("config", "protocol_version")),
             ("MNIST classifier sha256", distinct("feature_nets", "mnist_classifier_sha256")),
             ("torch", distinct("env", "torch")),
@@ -141,11 +160,24 @@ class Report:
         if not self.compared:
             return []
         tables = [
-            ("Quality", "Mean ± standard deviation [95% t-interval] over training seeds; ok runs only. "
-                        "↓ lower is better, ↑ higher is better.", quality_table(self.summary, self.compared)),
-            ("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
-                        "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)),
+            ("Quality", "The last generator of each run. Mean ± standard deviation [95% t-interval] over training "
+                        f"seeds; ok runs only. ↓ lower is better, ↑ higher is better. {CLIPPED_NOTE}",
+             quality_table(self.summary, self.compared)),
         ]
+        best = best_table(self.summary, self.compared)
+        if len(best.columns) > 2:
+            tables.append(("Quality at the best curve point",
+                           "The generator of each run's lowest curve FID (picked on the curve's own samples), scored "
+                           "again on the same fresh samples as the last one, so the pick's luck is not in the "
+                           f"figure. Mean ± standard deviation [95% t-interval] over training seeds. {CLIPPED_NOTE}",
+                           best))
+        if self.summary.get("stop_epochs_n", pd.Series(dtype=float)).fillna(0).any():
+            tables.append(("Convergence", "Runs under --until-converged: how many stopped because the curve "
+                                          "stopped improving (the others reached the cap), and where they stopped. "
+                                          "Mean ± standard deviation [95% t-interval] over ok runs.",
+                           convergence_table(self.summary)))
+        tables.append(("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
+                                  "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)))
         if len(self.pairs):
             tables.append((f"Pairwise comparison of final {fid_key_of(self.compared)}",
                            "Two-sided Mann-Whitney U over training seeds (n per side shown), not corrected for "

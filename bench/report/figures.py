@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 STATUSES = ("ok", "diverged", "failed")
 
@@ -15,23 +16,29 @@ class Figure:
     scale: float = 1.0  # for display only (bytes to MiB); the CSV keeps the record's unit
     # The dataset whose tables always have this column; None: a column only when some ok run has it.
     dataset: str | None = None
+    # The values the figure can take: an interval over seeds is clipped to them.
+    lo: float = 0.0
+    hi: float = math.inf
 
 
 # A table of MNIST runs shows the MNIST figures, one of Stacked MNIST runs the Stacked MNIST
 # figures (the report never mixes datasets), and either shows fid_inception where a run has it.
 QUALITY = (
     Figure("fid_mnist", "FID (MNIST) ↓", "{:.2f}", dataset="mnist"),
+    # KID is a squared distance (its unbiased estimate can dip below 0 on one sample set, the
+    # population value cannot).
     Figure("kid_mnist", "KID (MNIST) ↓", "{:.4f}", dataset="mnist"),
-    Figure("precision_mnist", "precision ↑", dataset="mnist"),
-    Figure("recall_mnist", "recall ↑", dataset="mnist"),
-    Figure("is_mnist", "IS (MNIST) ↑", "{:.2f}", dataset="mnist"),
-    Figure("modes_covered", "modes ↑", "{:.1f}", dataset="mnist"),
-    Figure("class_kl", "class KL ↓", dataset="mnist"),
-    Figure("confidence", "confidence ↑", dataset="mnist"),
+    Figure("precision_mnist", "precision ↑", dataset="mnist", hi=1.0),
+    Figure("recall_mnist", "recall ↑", dataset="mnist", hi=1.0),
+    # IS on 10 classes lies in [1, 10]; the mean max-probability over 10 classes in [0.1, 1].
+    Figure("is_mnist", "IS (MNIST) ↑", "{:.2f}", dataset="mnist", lo=1.0, hi=10.0),
+    Figure("modes_covered", "modes ↑", "{:.1f}", dataset="mnist", hi=10.0),
+    Figure("class_kl", "class KL ↓", dataset="mnist", hi=math.log(10)),
+    Figure("confidence", "confidence ↑", dataset="mnist", lo=0.1, hi=1.0),
     Figure("fid_stacked", "FID (stacked) ↓", "{:.2f}", dataset="stacked-mnist"),
-    Figure("stacked_modes", "modes of 1,000 ↑", "{:.1f}", dataset="stacked-mnist"),
-    Figure("stacked_kl", "mode KL ↓", dataset="stacked-mnist"),
-    Figure("digit_confidence", "digit confidence ↑", dataset="stacked-mnist"),
+    Figure("stacked_modes", "modes of 1,000 ↑", "{:.1f}", dataset="stacked-mnist", hi=1000.0),
+    Figure("stacked_kl", "mode KL ↓", dataset="stacked-mnist", hi=math.log(1000)),
+    Figure("digit_confidence", "digit confidence ↑", dataset="stacked-mnist", lo=0.1, hi=1.0),
     Figure("fid_inception", "FID (Inception) ↓", "{:.2f}"),
 )
 SYSTEMS = (
@@ -47,6 +54,23 @@ BUDGET = (
     Figure("g_steps", "G updates", "{:.0f}"),
     Figure("d_steps", "D updates", "{:.0f}"),
 )
+
+
+# Under --until-converged: where each run stopped (the record's `convergence` section).
+CONVERGENCE = (
+    Figure("epochs", "epochs at stop", "{:.1f}"),
+    Figure("g_steps", "G updates at stop", "{:.0f}"),
+    Figure("d_steps", "D updates at stop", "{:.0f}"),
+    Figure("train_s", "training s at stop", "{:.0f}"),
+)
+CLIPPED_NOTE = ("Intervals are clipped to what each figure can take (precision ≤ 1, modes ≤ 10, KID ≥ 0, ...): "
+                "a t-interval over few seeds can leave that range.")
+
+
+def best_figure(figure: Figure) -> Figure:
+    """The figure scored for the generator of the best curve point (metrics `<key>_best`)."""
+    return replace(figure, key=f"{figure.key}_best", label=figure.label.replace(" ↓", " at best ↓")
+                   .replace(" ↑", " at best ↑"))
 
 
 def metric_keys(figures) -> list[str]:

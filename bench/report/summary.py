@@ -13,7 +13,7 @@ from scipy import stats
 
 from bench.datasets import get_dataset
 from bench.errors import BenchError
-from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, Figure
+from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure, best_figure
 from bench.report.loading import dig, is_number
 
 CI_LEVEL = 0.95
@@ -82,8 +82,10 @@ def consistency_warnings(records: list[dict]) -> list[str]:
     return warnings
 
 
-def seed_stats(values: list[float]) -> dict:
-    """Mean, standard deviation and 95% t-interval over training seeds.
+def seed_stats(values: list[float], lo: float = -math.inf, hi: float = math.inf) -> dict:
+    """Mean, standard deviation and 95% t-interval over training seeds, the interval clipped
+    to [lo, hi], the values the figure can take (3 seeds give t = 4.30: such an interval
+    easily leaves a bounded figure's range).
 
     Non-finite values are left out (n says how many counted). With one seed there is no
     spread to estimate: std and interval are NaN (empty in the tables), never 0.
@@ -98,7 +100,7 @@ def seed_stats(values: list[float]) -> dict:
     if n >= 2:
         out["std"] = statistics.stdev(values)
         half = stats.t.ppf((1 + CI_LEVEL) / 2, df=n - 1) * out["std"] / math.sqrt(n)
-        out["ci_lo"], out["ci_hi"] = out["mean"] - half, out["mean"] + half
+        out["ci_lo"], out["ci_hi"] = max(lo, out["mean"] - half), min(hi, out["mean"] + half)
     return out
 
 
@@ -127,21 +129,44 @@ def present_figures(records: list[dict]) -> tuple[Figure, ...]:
                  or (f.dataset is None and any(is_number(dig(r, "metrics", f.key)) for r in ok)))
 
 
+def best_figures(records: list[dict]) -> tuple[Figure, ...]:
+    """The quality figures scored again for the best curve point's generator, where some ok
+    run has them (records from before that have none)."""
+    ok = [r for r in records if r["status"] == "ok"]
+    return tuple(best for best in map(best_figure, present_figures(records))
+                 if any(is_number(dig(r, "metrics", best.key)) for r in ok))
+
+
 def summarise(records: list[dict]) -> pd.DataFrame:
-    """One row per variant. Only ok runs enter the statistics; the others are counted."""
-    quality = present_figures(records)
+    """One row per variant. Only ok runs enter the statistics; the others are counted.
+    Where a run stopped under --until-converged goes in `stop_<figure>_<stat>`, apart from
+    the budget's figures (a run may stop before its cap)."""
+    quality = present_figures(records) + best_figures(records)
     rows = []
     for variant, runs in group_by_variant(records).items():
         ok = [r for r in runs if r["status"] == "ok"]
         row = {"variant": variant, **{f"n_{s}": sum(r["status"] == s for r in runs) for s in STATUSES},
                "seeds_ok": " ".join(str(r["seed"]) for r in ok)}
-        for section, figures in (("metrics", quality), ("systems", SYSTEMS), ("budget", BUDGET)):
+        for section, figures, prefix in (("metrics", quality, ""), ("systems", SYSTEMS, ""), ("budget", BUDGET, ""),
+                                         ("convergence", CONVERGENCE, "stop_")):
             for figure in figures:
-                for stat, value in seed_stats([dig(r, section, figure.key) for r in ok]).items():
-                    row[f"{figure.key}_{stat}"] = value
+                values = [dig(r, section, figure.key) for r in ok]
+                for stat, value in seed_stats(values, figure.lo, figure.hi).items():
+                    row[f"{prefix}{figure.key}_{stat}"] = value
+        row["converged"] = sum(dig(r, "convergence", "status") == "converged" for r in ok)
+        row["best_epochs_mean"] = seed_stats([epochs_at_best(r) for r in ok])["mean"]
         row.update(time_to_fid_columns(ok))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def epochs_at_best(record: dict) -> float | None:
+    """Epochs of training at the best curve point, where the run says how long an epoch is."""
+    images, rule = dig(record, "best", "images_seen"), dig(record, "convergence")
+    if not (is_number(images) and is_number(dig(rule, "epochs")) and is_number(dig(rule, "images"))
+            and rule["images"] > 0):
+        return None
+    return images * rule["epochs"] / rule["images"]
 
 
 def time_to_fid_columns(ok: list[dict]) -> dict:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from bench import plots
 from bench.errors import BenchError
+from variants.losses import DIAGNOSTICS
 from bench.report.display import Report
 from bench.report.loading import SOURCE_KEY, dig, load_records
 from bench.report.study import build_study
@@ -116,6 +117,7 @@ PLOTS: dict[str, Callable[[Report, Path], bool]] = {
                                                            fid_key_of(rep.compared)),
     "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared), path, rep.command),
     "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
+    "diagnostics.png": lambda rep, path: plots.diagnostics(ok_curves(rep.compared), DIAGNOSTICS, path, rep.command),
     "study_fid_distribution.png": lambda rep, path: rep.study is not None and plots.study_fid_distribution(
         rep.study.fids_by_variant(), path, rep.command, rep.study.fid_key),
     "study_expected_best.png": lambda rep, path: rep.study is not None and plots.study_expected_best(
