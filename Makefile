@@ -90,3 +90,14 @@ publish-study: fetch
 	$(BIN)/gan-bench study --variants $(STUDY_VARIANTS) --space lucic-narrow --configs $(STUDY_CONFIGS) --seeds 1 --preset $(PRESET) --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench study --rerun-best --seeds 3 --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench report $(STUDY_DIR) --out $(STUDY_DIR)
+
+# Every named variant trained until its FID curve stops improving (--until-converged; cap 20
+# epochs), SEEDS seeds, under results/<device-slug>/converged: seed-major rounds, two runs at a
+# time on one thread each, the report rewritten after each round. Many hours on a 2-core CPU;
+# stop and start it freely: finished runs are skipped, unfinished ones resume.
+CONVERGED_DIR = results/$(SLUG)/converged
+CONVERGED_WORKERS ?= 2
+
+.PHONY: publish-converged
+publish-converged: fetch
+	$(BIN)/python scripts/publish_converged.py --variants all --seeds $(SEEDS) --workers $(CONVERGED_WORKERS) --device $(DEVICE) --out $(CONVERGED_DIR)
