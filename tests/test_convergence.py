@@ -307,3 +307,38 @@ def test_the_report_never_pools_converged_and_fixed_budget_runs(tmp_path):
     write_record(tmp_path, make_record("dcgan", 1, fid=25.0))
     with pytest.raises(BenchError, match="records mix budgets"):
         report.build_report(tmp_path)
+
+
+# ---------------------------------------------------------------- studies
+
+def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
+    from pathlib import Path
+
+    from bench.runner import RunPlan, rule_of
+    from bench.study.options import prepare
+    from bench.study.plan import budget_fields
+
+    flags = {"variants": "dcgan", "space": "lucic-narrow", "configs": 2, "out": str(tmp_path / "s"),
+             "preset": "quick", "until-converged": True, "patience": 4}
+    definition, runs, _, _ = prepare(None, flags, False, print)
+    assert definition.convergence == make_rule(60_000, patience=4).describe()
+    fixed, _, _, _ = prepare(None, {**flags, "until-converged": None, "patience": None}, False, print)
+    assert "convergence" not in fixed.canonical() and fixed.id != definition.id
+    # Every run of the study gets the same rule as `gan-bench run --until-converged --patience 4`.
+    plan = RunPlan(variants=[], seeds=[0], device=CPU, out=tmp_path, **budget_fields(definition))
+    assert rule_of(plan, 60_000) == make_rule(60_000, patience=4)
+
+    study_file = tmp_path / "study.toml"
+    study_file.write_text('variants = "dcgan"\nspace = "lucic-narrow"\nconfigs = 2\nuntil-converged = true\n'
+                          'min-delta = 0.05\n')
+    from_file, _, _, _ = prepare(study_file, {"out": str(tmp_path / "f")}, False, print)
+    assert from_file.convergence["min_delta"] == 0.05 and from_file.convergence["patience"] == 3
+    with pytest.raises(BenchError, match="add --until-converged"):
+        prepare(None, {**flags, "until-converged": None}, False, print)
+    with pytest.raises(BenchError, match="--patience must be a positive"):
+        prepare(None, {**flags, "patience": 0}, False, print)
+    # The published fixed-budget study still hashes to the id its folder holds.
+    from bench.study.plan import load_definition
+
+    published = Path(__file__).resolve().parent.parent / "results" / "cpu-amd-epyc" / "study-lucic-narrow"
+    assert load_definition(published).convergence is None
