@@ -9,7 +9,7 @@
    stop), and how many points it takes to stop once the true FID is flat.
 
     python scripts/curve_noise.py                          # dcgan, 2 epochs, 10 sample seeds, 2,000 and 10,000 samples
-    python scripts/curve_noise.py --variant lsgan --at 300,1875 --sample-seeds 20 --json noise.json
+    python scripts/curve_noise.py --variant lsgan --at 300,1875 --samples 10000 --sample-seeds 20 --json noise.json
 
 Each FID is the one `gan-bench run` records (bench.metrics.fid_mnist on bench.metrics.sample_uint8).
 """
@@ -72,7 +72,7 @@ def simulate(relative_std: float, rule: Rule, rates: list[float], trials: int, p
             noisy = true * (1 + relative_std * rng.standard_normal(points))
             curve = [{"fid_mnist": float(v)} for v in noisy]
             stops += any(has_converged(curve[:k + 1], rule, "fid_mnist") for k in range(points))
-        out["false_stop"][f"{rate:.0%} per point"] = stops / trials
+        out["false_stop"][f"{rate:.1%} per point"] = stops / trials
     waits = []
     for _ in range(trials):
         noisy = 20 * (1 + relative_std * rng.standard_normal(points))
