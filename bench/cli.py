@@ -271,7 +271,7 @@ def eval_command(
     plugin: Optional[list[str]] = Plugins,
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
-    from bench.checkpoints import load_checkpoint
+    from bench.checkpoints import load_checkpoint, restore_generator
     from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
     from bench.plugins import load_plugins
@@ -297,9 +297,7 @@ def eval_command(
             raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
                              "pass the plug-in with --plugin")
     target = resolve_device(device)
-    G, _ = variant.build(data_spec.shape)
-    G.load_state_dict(payload["state"]["G"])
-    G.to(target)
+    G = restore_generator(variant, payload, checkpoint, data_spec.shape).to(target)
     data = data_spec.load(data_dir)
     evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, data["reference_images"], target,
                           cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
