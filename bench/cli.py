@@ -345,9 +345,14 @@ def compare_machines_command(
     fmt: str = FormatOption,
 ):
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
+    from rich.markup import escape
+
     from bench.crossmachine import compare_machines
 
-    rows, name_a, name_b = compare_machines(machine_a, machine_b)
+    def warn(line):  # on stderr: stdout may be JSON or CSV for a script
+        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+    rows, name_a, name_b = compare_machines(machine_a, machine_b, warn)
     two = fixed(2)
     columns = [
         Column("variant", "variant", essential=True), Column("seeds", "seeds", essential=True),

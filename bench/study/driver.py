@@ -17,10 +17,11 @@ from bench.study.engine import EngineSettings, Tally, check_resources, check_set
 from bench.study.plan import DEFINITION_FILE, StudyDefinition, StudyRun, definition_payload, record_key, study_records
 
 
-def runs_left(out: Path, definition: StudyDefinition, runs: list[StudyRun]) -> tuple[list[StudyRun], list[dict]]:
+def runs_left(out: Path, definition: StudyDefinition, runs: list[StudyRun],
+              warn=None) -> tuple[list[StudyRun], list[dict]]:
     """Runs with no record yet; any record counts, a failed one too, so that a rerun never
     writes a second record for one (study, variant, configuration, seed, phase)."""
-    records = [r for _, r in study_records(out, definition.id)]
+    records = [r for _, r in study_records(out, definition.id, warn)]
     done = {record_key(r) for r in records}
     return [run for run in runs if run.key not in done], records
 
@@ -80,7 +81,8 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
     check_settings(settings)
     console = console or Console(stderr=True)
     fid_key = get_dataset(definition.dataset).fid_key
-    left, records = runs_left(out, definition, runs)
+    left, records = runs_left(out, definition, runs,
+                              lambda line: console.print(f"warning: {line}", markup=False, highlight=False))
     tally = Tally(total=len(runs), done=len(runs) - len(left))
     ours = {run.key for run in runs}
     for record in records:

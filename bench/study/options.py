@@ -82,7 +82,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
         load_plugins(plugins)
         seeds = 3 if flags.get("seeds") is None else flags["seeds"]
-        definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key)
+        definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key, warn)
         for variant in definition.variants:
             if variant not in chosen:
                 warn(f"{variant} has no finished search run with an FID: no configuration to rerun")

@@ -131,17 +131,34 @@ def search_runs(definition: StudyDefinition) -> list[StudyRun]:
 # ---------------------------------------------------------------- the study folder
 
 
-def study_records(out: Path, study_id: str) -> list[tuple[Path, dict]]:
-    """The folder's records of this study (a malformed file is not one)."""
-    found = []
+def study_records(out: Path, study_id: str, warn=None) -> list[tuple[Path, dict]]:
+    """The folder's records of this study, one per run: a file that is no usable record is
+    skipped (with a line to `warn`), and of two records of one run the newest stands."""
+    from bench.report.loading import record_problem  # here: Ray workers never need the report
+
+    newest: dict[tuple, tuple[Path, dict]] = {}
     for path in sorted(Path(out).glob("runs/*/*.json")):
         try:
             record = load_record(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            continue  # not JSON: no run's record, and the report says so
+        study = record.get("study") if isinstance(record, dict) else None
+        if not isinstance(study, dict) or study.get("id") != study_id:
             continue
-        if isinstance(record, dict) and (record.get("study") or {}).get("id") == study_id:
-            found.append((path, record))
-    return found
+        problem = record_problem(record)
+        if problem is not None:
+            if warn:
+                warn(f"skipped {path}: {problem}")
+            continue
+        key = record_key(record)
+        if key in newest:
+            older, newer = sorted([newest[key], (path, record)], key=lambda pr: (pr[1].get("finished_at") or "", pr[0]))
+            if warn:
+                warn(f"skipped {older[0]}: a second record of {newer[0]}'s run (the newest counts)")
+            newest[key] = newer
+        else:
+            newest[key] = (path, record)
+    return sorted(newest.values(), key=lambda pr: pr[0])
 
 
 def record_key(record: dict) -> tuple:
@@ -190,11 +207,11 @@ def check_folder(out: Path, definition: StudyDefinition) -> None:
                          "give another --out")
 
 
-def rerun_best_runs(out: Path, seeds: int, fid_key_of) -> tuple[StudyDefinition, list[StudyRun], dict]:
+def rerun_best_runs(out: Path, seeds: int, fid_key_of, warn=None) -> tuple[StudyDefinition, list[StudyRun], dict]:
     """Lucic et al.'s last phase: each variant's best configuration (lowest final FID of its
     finished search runs) trained again on seeds the search did not use."""
     definition = load_definition(out)
-    records = study_records(out, definition.id) if definition else []
+    records = study_records(out, definition.id, warn) if definition else []
     search = [r for _, r in records if r["study"]["phase"] == SEARCH]
     if definition is None or not search:
         raise BenchError(f"{out} holds no search records of a study; run the search first")
