@@ -13,6 +13,7 @@ from rich.table import Table
 from bench.datasets import get_dataset
 from bench.files import atomic_write, probe_writable
 from bench.records import write_json_atomic
+from bench.study.lock import hold_folder
 from bench.study.engine import EngineSettings, Tally, check_resources, check_settings, connect, run_tasks
 from bench.study.plan import DEFINITION_FILE, StudyDefinition, StudyRun, definition_payload, record_key, study_records
 
@@ -75,11 +76,19 @@ def view(tally: Tally, running: int, slots: int, title: str):
 
 def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: EngineSettings, out: Path,
               console: Console | None = None) -> Tally:
-    """Train the runs of `runs` that have no record in `out`; nothing starts when none is left."""
-    import ray
-
+    """Train the runs of `runs` that have no record in `out`; nothing starts when none is left.
+    The folder is held for the whole time: a second driver on it is refused."""
     check_settings(settings)
     console = console or Console(stderr=True)
+    probe_writable(Path(out))
+    with hold_folder(out):
+        return drive(definition, runs, settings, out, console)
+
+
+def drive(definition: StudyDefinition, runs: list[StudyRun], settings: EngineSettings, out: Path,
+          console: Console) -> Tally:
+    import ray
+
     fid_key = get_dataset(definition.dataset).fid_key
     left, records = runs_left(out, definition, runs,
                               lambda line: console.print(f"warning: {line}", markup=False, highlight=False))
@@ -95,7 +104,6 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
     connect(settings.address)
     try:
         slots = check_resources(settings)
-        probe_writable(Path(out))
         payload = Path(out) / DEFINITION_FILE
         if not payload.exists():
             write_json_atomic(payload, definition_payload(definition, settings.plugins))
