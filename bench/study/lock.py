@@ -35,6 +35,26 @@ def holder_of(path: Path) -> str:
     return "a process that has not said who it is"
 
 
+def refuse_if_held(out: Path) -> None:
+    """Refuse now, before Ray starts, if a live driver holds `out`; creates nothing."""
+    path = Path(out) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file (or none we can read): hold_folder will say
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise BenchError(refusal(out, path)) from None
+    finally:
+        os.close(fd)
+
+
+def refusal(out: Path, path: Path) -> str:
+    return (f"another gan-bench study drives {out} ({holder_of(path)}); wait for it to end or stop it, "
+            "then run the same command again")
+
+
 @contextmanager
 def hold_folder(out: Path):
     """Hold `out` for this driver, or refuse if a live driver holds it."""
@@ -45,8 +65,7 @@ def hold_folder(out: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BenchError(f"another gan-bench study drives {out} ({holder_of(path)}); wait for it to end or "
-                             "stop it, then run the same command again") from None
+            raise BenchError(refusal(out, path)) from None
         me = {"pid": os.getpid(), "host": socket.gethostname(),
               "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         os.ftruncate(fd, 0)

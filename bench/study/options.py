@@ -4,6 +4,7 @@ from them the runs to start: the search, or the rerun of each variant's best con
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from bench.datasets import get_dataset
@@ -30,6 +31,39 @@ TYPES = {
 }
 
 
+# What a study file's value must be beyond its type; checked as the file is read, so that
+# the error names the key's line.
+def _finite(value) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+LIMITS = {
+    "configs": (lambda v: v >= 1, "at least 1"),
+    "seeds": (lambda v: v >= 1, "at least 1"),
+    "steps": (lambda v: v >= 1, "at least 1"),
+    "train-seconds": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "cpus-per-run": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "gpus-per-run": (lambda v: _finite(v) and v >= 0, "0 or more"),
+    "max-retries": (lambda v: v >= 0, "0 or more"),
+    "checkpoint-every": (lambda v: v >= 1, "at least 1"),
+}
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "a table"}
+
+
+def value_problem(key: str, value) -> str | None:
+    """Why a study file's value for `key` is unusable, or None."""
+    kinds = TYPES[key] if isinstance(TYPES[key], tuple) else (TYPES[key],)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds if k is not int or float not in kinds))
+        return f"{key} must be {wanted}, got {type(value).__name__}"
+    if isinstance(value, list) and key != "space" and not all(isinstance(v, str) for v in value):
+        return f"{key} must be a list of strings, got {value!r:.60}"
+    check, what = LIMITS.get(key, (None, None))
+    if check is not None and not check(value):
+        return f"{key} must be {what}, got {value!r:.60}"
+    return None
+
+
 SEARCH_NEEDS = ("variants", "space", "configs", "out")
 
 
@@ -42,8 +76,9 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
             where = f"{file}, line {line_of(text, key) or '?'}"
             if key not in DEFAULTS:
                 raise BenchError(f"{where}: unknown key {key!r}; known: {', '.join(DEFAULTS)}")
-            if not isinstance(value, TYPES[key]) or isinstance(value, bool):
-                raise BenchError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+            problem = value_problem(key, value)
+            if problem is not None:
+                raise BenchError(f"{where}: {problem}")
             settings[key] = value
     settings.update({k: v for k, v in flags.items() if v is not None})
     if isinstance(settings["plugin"], str):

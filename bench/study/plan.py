@@ -177,11 +177,36 @@ def load_definition(out: Path) -> StudyDefinition | None:
             for name, p in saved["space"]["params"].items()))
         definition = StudyDefinition(saved["name"], tuple(saved["variants"]), space, saved["configs"], saved["seeds"],
                                      saved["preset"], saved["dataset"], saved["steps"], saved["train_seconds"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise BenchError(f"{path} is not a study definition ({type(error).__name__}: {error})") from None
+    problem = definition_problem(definition)
+    if problem is not None:
+        raise BenchError(f"{path} is not a study definition: {problem}")
     if definition.id != saved.get("id"):
         raise BenchError(f"{path} was edited: its definition no longer hashes to its id {saved.get('id')}")
     return definition
+
+
+def definition_problem(definition: StudyDefinition) -> str | None:
+    """Why a definition read back from study.json is unusable: the key and what it must be."""
+    def whole(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    checks = (("name", isinstance(definition.name, str), "a string"),
+              ("variants", all(isinstance(v, str) for v in definition.variants), "a list of strings"),
+              ("configs", whole(definition.configs, 1), "an integer, at least 1"),
+              ("seeds", whole(definition.seeds, 1), "an integer, at least 1"),
+              ("preset", isinstance(definition.preset, str), "a string"),
+              ("dataset", isinstance(definition.dataset, str), "a string"),
+              ("steps", definition.steps is None or whole(definition.steps, 1), "null or an integer, at least 1"),
+              ("train_seconds", definition.train_seconds is None or (
+                  isinstance(definition.train_seconds, (int, float)) and not isinstance(definition.train_seconds, bool)
+                  and math.isfinite(definition.train_seconds) and definition.train_seconds > 0),
+               "null or a positive number"))
+    for key, ok, what in checks:
+        if not ok:
+            return f"'{key}' must be {what}"
+    return None
 
 
 def definition_payload(definition: StudyDefinition, plugins: tuple[str, ...] = ()) -> dict:
