@@ -112,12 +112,6 @@ def is_plain_options(value) -> bool:
     return is_dict(value) and all(is_str(k) for k in value)
 
 
-def known_preset(value) -> bool:
-    from bench.protocol import PRESETS
-
-    return is_str(value) and value in PRESETS
-
-
 def known_dataset(value) -> bool:
     from bench.datasets import DATASETS
 
@@ -137,7 +131,7 @@ SCHEMA = (
     (("config", "variant"), REQUIRED, is_str, "a string"),
     (("config", "arch"), REQUIRED, is_str, "a string"),
     (("config", "loss"), REQUIRED, is_str, "a string"),
-    (("config", "preset"), REQUIRED, known_preset, "a preset's name"),
+    (("config", "preset"), REQUIRED, is_str, "a string"),
     (("config", "hparams"), REQUIRED, is_hparams, f"an object of {', '.join(HPARAMS)}"),
     (("config", "arch_options"), REQUIRED, is_plain_options, "an object"),
     (("config", "loss_options"), REQUIRED, is_plain_options, "an object"),
@@ -164,6 +158,10 @@ SCHEMA = (
     # Checkpoints from before peak memory or per-run loss state lack these.
     (("state", "memory"), OPTIONAL, is_dict, "an object"),
     (("state", "loss_state"), OPTIONAL, is_tensor_dict, "an object of tensors"),
+    # The convergence budget's: summed loss diagnostics, and the best curve point's generator.
+    (("state", "diag_sum"), OPTIONAL, is_tensor_dict, "an object of tensors"),
+    (("state", "best"), OPTIONAL, lambda v: v is None or (is_dict(v) and is_tensor_dict(v.get("G"))),
+     "null or an object with a G state dict"),
 )
 
 

@@ -286,6 +286,9 @@ def eval_command(
             raise BenchError(f"{option} must be a positive number, got {value}")
     payload = load_checkpoint(checkpoint)
     config = payload["config"]
+    if config["preset"] not in PRESETS:
+        raise BenchError(f"{checkpoint} was trained under an unknown preset {config['preset']!r}; "
+                         f"this gan-bench has {', '.join(PRESETS)}")
     trained_on = config.get("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
     if dataset is not None and get_dataset(dataset).name != trained_on:
         raise BenchError(f"{checkpoint} is a generator trained on {trained_on}, not {dataset}; its samples "

@@ -172,7 +172,7 @@ def first_tensor_key(state_dict: dict) -> str:
 
 @given(st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from(["drop", "replace", "extra"]), ODD_VALUES),
                 min_size=1, max_size=3))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_mutated_checkpoint_is_usable_or_one_clean_error(genuine, tiny_images, tmp_path, changes):
     payload = genuine
     for keys, action, value in changes:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,21 @@ def test_a_lock_left_by_a_dead_driver_is_taken_over(tmp_path):
         assert holder["pid"] == os.getpid()
     with hold_folder(out):  # and released again on the way out
         pass
+
+
+@pytest.mark.slow
+def test_the_same_study_started_twice_on_one_folder_records_each_run_once(mnist_dir, tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "bench.cli", "study", "--variants", "vanilla", "--space", "defaults",
+            "--configs", "1", "--seeds", "2", "--preset", "tiny", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GAN_BENCH_DATA": str(mnist_dir)}
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)  # a double click
+    second = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outcomes = [(p.wait(timeout=600), *p.communicate()) for p in (first, second)]
+    records = [json.loads(p.read_text()) for p in out.glob("runs/*/*.json")]
+    assert sorted(r["seed"] for r in records) == [0, 1], outcomes
+    refused = [stderr for code, _, stderr in outcomes if code == 2]
+    # One driver trains; the other is refused, or (if it came after the first ended) finds nothing left.
+    assert all("another gan-bench study drives" in s and "Traceback" not in s for s in refused), outcomes
+    assert sum("2 now" in stdout for _, stdout, _ in outcomes) == 1, outcomes

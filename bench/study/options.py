@@ -47,13 +47,14 @@ LIMITS = {
     "max-retries": (lambda v: v >= 0, "0 or more"),
     "checkpoint-every": (lambda v: v >= 1, "at least 1"),
 }
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "a table"}
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "a table",
+              bool: "true or false"}
 
 
 def value_problem(key: str, value) -> str | None:
     """Why a study file's value for `key` is unusable, or None."""
     kinds = TYPES[key] if isinstance(TYPES[key], tuple) else (TYPES[key],)
-    if not isinstance(value, kinds) or isinstance(value, bool):
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int
         wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds if k is not int or float not in kinds))
         return f"{key} must be {wanted}, got {type(value).__name__}"
     if isinstance(value, list) and key != "space" and not all(isinstance(v, str) for v in value):
