@@ -301,7 +301,7 @@ def eval_command(
     plugin: Optional[list[str]] = Plugins,
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
-    from bench.checkpoints import load_checkpoint
+    from bench.checkpoints import load_checkpoint, restore_generator
     from bench.devices import resolve_device, use_device
     from bench.evaluation import Evaluator
     from bench.plugins import load_plugins
@@ -316,6 +316,9 @@ def eval_command(
             raise BenchError(f"{option} must be a positive number, got {value}")
     payload = load_checkpoint(checkpoint)
     config = payload["config"]
+    if config["preset"] not in PRESETS:
+        raise BenchError(f"{checkpoint} was trained under an unknown preset {config['preset']!r}; "
+                         f"this gan-bench has {', '.join(PRESETS)}")
     trained_on = config.get("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
     if dataset is not None and get_dataset(dataset).name != trained_on:
         raise BenchError(f"{checkpoint} is a generator trained on {trained_on}, not {dataset}; its samples "
@@ -327,9 +330,7 @@ def eval_command(
             raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
                              "pass the plug-in with --plugin")
     target = resolve_device(device)
-    G, _ = variant.build(data_spec.shape)
-    G.load_state_dict(payload["state"]["G"])
-    G.to(target)
+    G = restore_generator(variant, payload, checkpoint, data_spec.shape).to(target)
     data = data_spec.load(data_dir)
     evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, data["reference_images"], target,
                           cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
@@ -377,9 +378,14 @@ def compare_machines_command(
     fmt: str = FormatOption,
 ):
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
+    from rich.markup import escape
+
     from bench.crossmachine import compare_machines
 
-    rows, name_a, name_b = compare_machines(machine_a, machine_b)
+    def warn(line):  # on stderr: stdout may be JSON or CSV for a script
+        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+    rows, name_a, name_b = compare_machines(machine_a, machine_b, warn)
     two = fixed(2)
     columns = [
         Column("variant", "variant", essential=True), Column("seeds", "seeds", essential=True),

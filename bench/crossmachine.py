@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.report import load_records, seed_stats
+from bench.report import dig, load_records, seed_stats
 
 # Runs pair up across machines by variant name, seed, preset and budget (the generator
 # steps it came to, or the training seconds).
@@ -25,10 +25,13 @@ def pair_key(record: dict) -> tuple:
     return (*(record[k] for k in PAIR_KEYS), *(repr(config.get(k)) for k in CONFIG_KEYS))
 
 
-def ok_by_key(results_dir: Path) -> tuple[dict, str]:
-    records, _ = load_records(results_dir)
-    ok = [r for r in records if r["status"] == "ok" and r.get("metrics", {}).get("fid_mnist") is not None]
-    machines = sorted({r["env"]["device_name"] for r in ok})
+def ok_by_key(results_dir: Path, warn=None) -> tuple[dict, str]:
+    records, warnings = load_records(results_dir)
+    for line in warnings:
+        if warn:
+            warn(line)
+    ok = [r for r in records if r["status"] == "ok" and dig(r, "metrics", "fid_mnist") is not None]
+    machines = sorted({r["env"].get("device_name") or r["env"]["device_slug"] for r in ok})
     if len(machines) != 1:
         raise BenchError(f"{results_dir} holds runs from {len(machines)} machines ({', '.join(machines) or 'none'}); "
                          "pass a folder with one machine's runs")
@@ -41,10 +44,11 @@ def seed_std(values: list[float]) -> float | None:
     return None if std != std else std
 
 
-def compare_machines(dir_a: Path, dir_b: Path) -> tuple[list[dict], str, str]:
-    """One row per variant with seed-matched runs on both machines."""
-    runs_a, machine_a = ok_by_key(Path(dir_a))
-    runs_b, machine_b = ok_by_key(Path(dir_b))
+def compare_machines(dir_a: Path, dir_b: Path, warn=None) -> tuple[list[dict], str, str]:
+    """One row per variant with seed-matched runs on both machines; `warn` gets a line per
+    record skipped."""
+    runs_a, machine_a = ok_by_key(Path(dir_a), warn)
+    runs_b, machine_b = ok_by_key(Path(dir_b), warn)
     shared = sorted(set(runs_a) & set(runs_b))
     if not shared:
         raise BenchError("no seed-matched runs: the two folders share no (variant, seed, configuration)")

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import assets
 from bench import convergence
-from bench.checkpoints import load_checkpoint
+from bench.checkpoints import load_checkpoint, restore_state
 from bench.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, use_device
 from bench.errors import BenchError
@@ -166,7 +166,8 @@ def signals_request_stop():
 def finished_record(plan: RunPlan, key: str) -> Path | None:
     for path in sorted(plan.runs_dir.glob(f"{key}-*.json")):
         try:
-            if load_record(path).get("status") in FINISHED:
+            record = load_record(path)
+            if isinstance(record, dict) and record.get("status") in FINISHED:
                 return path
         except (OSError, ValueError):
             continue  # a malformed record does not count as finished
@@ -217,7 +218,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
             payload = load_checkpoint(saved)
             if payload.get("config_hash") != cfg_hash:
                 raise BenchError(f"checkpoint {saved} belongs to another configuration; delete it or use --force")
-            state.load_state_dict(payload["state"])
+            restore_state(state, payload, saved)
             run_id, history = payload["run_id"], payload["history"] + [{"resumed_at_step": state.step}]
 
     # The bar counts generator steps, or training seconds under a time budget.

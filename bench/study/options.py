@@ -4,6 +4,7 @@ from them the runs to start: the search, or the rerun of each variant's best con
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from bench.convergence import make_rule
@@ -39,6 +40,45 @@ RULE_KEYS = {"curve-every": "curve_every", "min-delta": "min_delta", "patience":
              "max-epochs": "max_epochs", "curve-samples": "curve_samples"}
 
 
+# What a study file's value must be beyond its type; checked as the file is read, so that
+# the error names the key's line.
+def _finite(value) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+LIMITS = {
+    "configs": (lambda v: v >= 1, "at least 1"),
+    "seeds": (lambda v: v >= 1, "at least 1"),
+    "steps": (lambda v: v >= 1, "at least 1"),
+    "train-seconds": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "cpus-per-run": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "gpus-per-run": (lambda v: _finite(v) and v >= 0, "0 or more"),
+    "max-retries": (lambda v: v >= 0, "0 or more"),
+    "checkpoint-every": (lambda v: v >= 1, "at least 1"),
+    "curve-every": (lambda v: v >= 1, "at least 1"),
+    "min-delta": (lambda v: _finite(v) and 0 < v < 1, "between 0 and 1"),
+    "patience": (lambda v: v >= 1, "at least 1"),
+    "max-epochs": (lambda v: _finite(v) and v > 0, "a positive number"),
+    "curve-samples": (lambda v: v >= 2, "at least 2"),
+}
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "a table",
+              bool: "true or false"}
+
+
+def value_problem(key: str, value) -> str | None:
+    """Why a study file's value for `key` is unusable, or None."""
+    kinds = TYPES[key] if isinstance(TYPES[key], tuple) else (TYPES[key],)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int
+        wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds if k is not int or float not in kinds))
+        return f"{key} must be {wanted}, got {type(value).__name__}"
+    if isinstance(value, list) and key != "space" and not all(isinstance(v, str) for v in value):
+        return f"{key} must be a list of strings, got {value!r:.60}"
+    check, what = LIMITS.get(key, (None, None))
+    if check is not None and not check(value):
+        return f"{key} must be {what}, got {value!r:.60}"
+    return None
+
+
 SEARCH_NEEDS = ("variants", "space", "configs", "out")
 
 
@@ -51,8 +91,9 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
             where = f"{file}, line {line_of(text, key) or '?'}"
             if key not in DEFAULTS:
                 raise BenchError(f"{where}: unknown key {key!r}; known: {', '.join(DEFAULTS)}")
-            if not isinstance(value, TYPES[key]) or (isinstance(value, bool) and TYPES[key] is not bool):
-                raise BenchError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+            problem = value_problem(key, value)
+            if problem is not None:
+                raise BenchError(f"{where}: {problem}")
             settings[key] = value
     settings.update({k: v for k, v in flags.items() if v is not None})
     if isinstance(settings["plugin"], str):
@@ -109,7 +150,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
         load_plugins(plugins)
         seeds = 3 if flags.get("seeds") is None else flags["seeds"]
-        definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key)
+        definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key, warn)
         for variant in definition.variants:
             if variant not in chosen:
                 warn(f"{variant} has no finished search run with an FID: no configuration to rerun")

@@ -9,6 +9,7 @@ seeds, the budget, the dataset) makes another study with its own samples; where 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.convergence import Rule
 from bench.datasets import get_dataset
 from bench.errors import BenchError
 from bench.presets import PRESETS
@@ -147,17 +149,34 @@ def search_runs(definition: StudyDefinition) -> list[StudyRun]:
 # ---------------------------------------------------------------- the study folder
 
 
-def study_records(out: Path, study_id: str) -> list[tuple[Path, dict]]:
-    """The folder's records of this study (a malformed file is not one)."""
-    found = []
+def study_records(out: Path, study_id: str, warn=None) -> list[tuple[Path, dict]]:
+    """The folder's records of this study, one per run: a file that is no usable record is
+    skipped (with a line to `warn`), and of two records of one run the newest stands."""
+    from bench.report.loading import record_problem  # here: Ray workers never need the report
+
+    newest: dict[tuple, tuple[Path, dict]] = {}
     for path in sorted(Path(out).glob("runs/*/*.json")):
         try:
             record = load_record(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            continue  # not JSON: no run's record, and the report says so
+        study = record.get("study") if isinstance(record, dict) else None
+        if not isinstance(study, dict) or study.get("id") != study_id:
             continue
-        if isinstance(record, dict) and (record.get("study") or {}).get("id") == study_id:
-            found.append((path, record))
-    return found
+        problem = record_problem(record)
+        if problem is not None:
+            if warn:
+                warn(f"skipped {path}: {problem}")
+            continue
+        key = record_key(record)
+        if key in newest:
+            older, newer = sorted([newest[key], (path, record)], key=lambda pr: (pr[1].get("finished_at") or "", pr[0]))
+            if warn:
+                warn(f"skipped {older[0]}: a second record of {newer[0]}'s run (the newest counts)")
+            newest[key] = newer
+        else:
+            newest[key] = (path, record)
+    return sorted(newest.values(), key=lambda pr: pr[0])
 
 
 def record_key(record: dict) -> tuple:
@@ -177,11 +196,45 @@ def load_definition(out: Path) -> StudyDefinition | None:
         definition = StudyDefinition(saved["name"], tuple(saved["variants"]), space, saved["configs"], saved["seeds"],
                                      saved["preset"], saved["dataset"], saved["steps"], saved["train_seconds"],
                                      saved.get("convergence"))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise BenchError(f"{path} is not a study definition ({type(error).__name__}: {error})") from None
+    problem = definition_problem(definition)
+    if problem is not None:
+        raise BenchError(f"{path} is not a study definition: {problem}")
     if definition.id != saved.get("id"):
         raise BenchError(f"{path} was edited: its definition no longer hashes to its id {saved.get('id')}")
     return definition
+
+
+def rule_shape_ok(rule) -> bool:
+    """A convergence rule as study.json keeps it: the rule's fields, numbers each."""
+    fields = {f.name for f in dataclasses.fields(Rule)}
+    return (isinstance(rule, dict) and set(rule) == fields
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in rule.values()))
+
+
+def definition_problem(definition: StudyDefinition) -> str | None:
+    """Why a definition read back from study.json is unusable: the key and what it must be."""
+    def whole(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    checks = (("name", isinstance(definition.name, str), "a string"),
+              ("variants", all(isinstance(v, str) for v in definition.variants), "a list of strings"),
+              ("configs", whole(definition.configs, 1), "an integer, at least 1"),
+              ("seeds", whole(definition.seeds, 1), "an integer, at least 1"),
+              ("preset", isinstance(definition.preset, str), "a string"),
+              ("dataset", isinstance(definition.dataset, str), "a string"),
+              ("steps", definition.steps is None or whole(definition.steps, 1), "null or an integer, at least 1"),
+              ("train_seconds", definition.train_seconds is None or (
+                  isinstance(definition.train_seconds, (int, float)) and not isinstance(definition.train_seconds, bool)
+                  and math.isfinite(definition.train_seconds) and definition.train_seconds > 0),
+               "null or a positive number"),
+              ("convergence", definition.convergence is None or rule_shape_ok(definition.convergence),
+               "null or a convergence rule (every_images, min_delta, patience, max_epochs, curve_samples)"))
+    for key, ok, what in checks:
+        if not ok:
+            return f"'{key}' must be {what}"
+    return None
 
 
 def definition_payload(definition: StudyDefinition, plugins: tuple[str, ...] = ()) -> dict:
@@ -207,11 +260,11 @@ def check_folder(out: Path, definition: StudyDefinition) -> None:
                          "give another --out")
 
 
-def rerun_best_runs(out: Path, seeds: int, fid_key_of) -> tuple[StudyDefinition, list[StudyRun], dict]:
+def rerun_best_runs(out: Path, seeds: int, fid_key_of, warn=None) -> tuple[StudyDefinition, list[StudyRun], dict]:
     """Lucic et al.'s last phase: each variant's best configuration (lowest final FID of its
     finished search runs) trained again on seeds the search did not use."""
     definition = load_definition(out)
-    records = study_records(out, definition.id) if definition else []
+    records = study_records(out, definition.id, warn) if definition else []
     search = [r for _, r in records if r["study"]["phase"] == SEARCH]
     if definition is None or not search:
         raise BenchError(f"{out} holds no search records of a study; run the search first")

@@ -203,9 +203,10 @@ def parse_space(table: dict, path: Path, text: str) -> Space:
 
 
 def check_choices(name: str, values: list, fail) -> None:
-    if name == "d_norm" and not set(values) <= set(D_NORMS):
+    if name == "d_norm" and not all(isinstance(v, str) and v in D_NORMS for v in values):
         fail(f"d_norm choices are {', '.join(D_NORMS)}, got {values}")
     if name == "n_critic" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
         fail(f"n_critic choices must be positive integers, got {values}")
-    if name != "d_norm" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        fail(f"{name} choices must be numbers, got {values}")
+    if name != "d_norm" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                    for v in values):
+        fail(f"{name} choices must be finite numbers, got {values}")

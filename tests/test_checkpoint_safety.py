@@ -1,0 +1,192 @@
+"""Checkpoints are data: opening one never runs code from it, and a malformed one is one
+`error:` line and exit 2, never a traceback, with nothing written or lost."""
+
+import copy
+import io
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from typer.testing import CliRunner
+
+import variants
+from bench.checkpoints import SCHEMA, load_checkpoint, restore_generator, restore_state
+from bench.cli import app
+from bench.errors import BenchError
+from bench.protocol import init_state
+
+runner = CliRunner()
+RUN = ["run", "--variants", "vanilla", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1",
+       "--device", "cpu"]
+
+
+class RunsCode:
+    """What a hostile checkpoint holds: unpickling it runs `touch marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def hostile_bytes(marker: Path, form: str) -> bytes:
+    if form == "one-line pickle":
+        return pickle.dumps(RunsCode(marker), protocol=0)  # text: one short line
+    buffer = io.BytesIO()
+    torch.save({"run_id": "x", "state": RunsCode(marker)}, buffer)
+    return buffer.getvalue()
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_error_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(mnist_dir, tmp_path_factory):
+    """A real tiny run: its output folder (a record and a checkpoint)."""
+    out = tmp_path_factory.mktemp("finished")
+    result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(mnist_dir)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def genuine(finished):
+    (path,) = finished.glob("checkpoints/*/*.pt")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def unfinished_copy(finished: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The run's folder with its record removed: `--resume` would continue its checkpoint."""
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    for record in out.glob("runs/*/*.json"):
+        record.unlink()
+    (checkpoint,) = out.glob("checkpoints/*/*.pt")
+    return out, checkpoint
+
+
+@pytest.mark.parametrize("form", ["one-line pickle", "torch.save"])
+def test_run_resume_refuses_a_checkpoint_that_would_run_code(finished, mnist_dir, tmp_path, form):
+    out, checkpoint = unfinished_copy(finished, tmp_path)
+    marker = tmp_path / "marker"
+    checkpoint.write_bytes(hostile_bytes(marker, form))
+    before = snapshot(out)
+    result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(mnist_dir), "--resume"])
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "data only" in line and "system" in line
+    assert not marker.exists()
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("form", ["one-line pickle", "torch.save"])
+def test_eval_refuses_a_checkpoint_that_would_run_code(tmp_path, form):
+    marker, out = tmp_path / "marker", tmp_path / "out"
+    out.mkdir()
+    checkpoint = tmp_path / "shared.pt"
+    checkpoint.write_bytes(hostile_bytes(marker, form))
+    result = runner.invoke(app, ["eval", str(checkpoint), "--device", "cpu", "--out", str(out / "metrics.json")])
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "data only" in line and "system" in line
+    assert not marker.exists()
+    assert snapshot(out) == {}
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"state": {}, "config": 5}, "'run_id'"),
+    ({"run_id": "r", "config_hash": "h", "history": [], "state": {}}, "no 'config'"),
+    ({"run_id": "r", "config_hash": "h", "history": [], "config": 5, "state": {}}, "'config' must be an object"),
+    ([1, 2, 3], "holds list"),
+    (torch.zeros(3), "holds Tensor"),
+])
+def test_eval_of_a_malformed_checkpoint_is_one_line(tmp_path, payload, message):
+    path = tmp_path / "odd.pt"
+    torch.save(payload, path)
+    result = runner.invoke(app, ["eval", str(path), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert message in one_error_line(result)
+
+
+def test_a_genuine_checkpoint_passes_the_schema(genuine, tmp_path):
+    path = tmp_path / "c.pt"
+    torch.save(genuine, path)
+    assert load_checkpoint(path)["run_id"] == genuine["run_id"]
+
+
+def test_checkpoints_from_before_memory_and_loss_state_still_load(genuine, tmp_path):
+    older = copy.deepcopy(genuine)
+    for key in ("memory", "loss_state"):
+        del older["state"][key]
+    del older["config"]["dataset"]
+    path = tmp_path / "older.pt"
+    torch.save(older, path)
+    assert load_checkpoint(path)["config"]["variant"] == "vanilla"
+
+
+# ---------------------------------------------------------------- any payload
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=4),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.sampled_from([torch.zeros(2), torch.zeros(3, dtype=torch.uint8), torch.tensor(1.5)]),
+)
+PATHS = [keys for keys, *_ in SCHEMA] + [("state", "G", "net.0.weight"), ("config", "hparams", "z_dim"),
+                                         ("state", "batches", "order"), ("state", "opt_g", "param_groups")]
+
+
+def mutate(payload: dict, keys: tuple, action: str, value) -> dict:
+    payload = copy.deepcopy(payload)
+    parent = payload
+    for key in keys[:-1]:
+        if not isinstance(parent, dict) or key not in parent:
+            return payload
+        parent = parent[key]
+    if not isinstance(parent, dict):
+        return payload
+    if action == "drop":
+        parent.pop(keys[-1], None)
+    elif action == "replace":
+        parent[keys[-1]] = value
+    else:  # an extra key, which a reader must ignore
+        parent[f"{keys[-1]}_extra"] = value
+    return payload
+
+
+def first_tensor_key(state_dict: dict) -> str:
+    return next(iter(state_dict))
+
+
+@given(st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from(["drop", "replace", "extra"]), ODD_VALUES),
+                min_size=1, max_size=3))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_mutated_checkpoint_is_usable_or_one_clean_error(genuine, tiny_images, tmp_path, changes):
+    payload = genuine
+    for keys, action, value in changes:
+        if keys[-1] == "net.0.weight":
+            keys = (*keys[:-1], first_tensor_key(genuine["state"]["G"]))
+        payload = mutate(payload, keys, action, value)
+    path = tmp_path / "mutated.pt"
+    torch.save(payload, path)
+    try:
+        loaded = load_checkpoint(path)
+        variant = variants.variant_from_config(loaded["config"])
+        restore_generator(variant, loaded, path, (1, 28, 28))
+        with torch.random.fork_rng(devices=[]):
+            state = init_state(variant, tiny_images, torch.device("cpu"), seed=0)
+            restore_state(state, loaded, path)
+    except BenchError as error:
+        assert str(error) and "\n" not in str(error)
