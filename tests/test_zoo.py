@@ -141,7 +141,7 @@ def test_began_k_stays_in_unit_interval_and_moves(tiny_images):
         assert state.loss_state["k"].item() == expected
     # The G loss is the reconstruction error of the fakes; D's loss weights it by -k.
     k = state.loss_state["k"]
-    real, fake = state.batches.next(), state.G(torch.randn(64, 100)).detach()
+    real, fake = state.batches.next(), state.G(torch.randn(64, variant.hparams.z_dim)).detach()
     d = variant.d_loss(state.D, real, fake, state.loss_state)
     l_real = (real - state.D(real)).abs().mean()
     l_fake = (fake - state.D(fake)).abs().mean()
@@ -212,6 +212,37 @@ def test_every_logit_loss_trains_on_every_logit_architecture(tiny_images):
             variant = variants.combine(arch, loss).with_hparams(n_critic=1, batch_size=16)
             state = init_state(variant, tiny_images, CPU, seed=0)
             assert all(torch.isfinite(x) for x in train_step(variant, state)), (arch, loss)
+
+
+def test_began_autoencoder_passes_its_input_through_at_initialisation():
+    """An autoencoder D whose reconstruction hardly depends on its input can at first only
+    learn the mean image, and BEGAN then has no game (the compare_gan-layout D with N(0, 0.02)
+    weights gave a per-pixel spread of about 4e-5 on these images)."""
+    torch.manual_seed(0)
+    _, D = variants.get_variant("began").build((1, 28, 28))
+    images = (torch.rand(64, 1, 28, 28) < 0.2).float() * 2 - 1  # sparse strokes on a -1 background
+    with torch.no_grad():
+        reconstruction = D(images)
+    assert reconstruction.shape == images.shape
+    assert reconstruction.std(0).mean() > 1e-2 * images.std(0).mean()
+
+
+def test_began_nets_are_the_papers_autoencoder_and_decoder():
+    """Berthelot et al. 2017, section 3.5: 3x3 convolutions and ELUs, no normalisation, G with
+    the decoder's layout (its own weights); spectral_norm still applies to every D layer."""
+    variant = variants.get_variant("began")
+    G, D = variant.build((1, 28, 28))
+    for net in (G, D):
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs and all(m.kernel_size == (3, 3) for m in convs)
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+        assert any(isinstance(m, torch.nn.ELU) for m in net.modules())
+    decoder = D[1]
+    assert [type(m) for m in G[0]] == [type(m) for m in decoder]
+    assert G[0][0].in_features == variant.hparams.z_dim
+    _, D_sn = variants.ARCHS["began"]((1, 28, 28), variant.hparams.z_dim, variant.hparams.width, spectral_norm=True)
+    weighted = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(spectral_norm_layers(D_sn)) == len(weighted)
 
 
 # ---------------------------------------------------------------- resume
