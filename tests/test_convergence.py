@@ -115,8 +115,12 @@ def test_the_stop_and_best_survive_a_checkpoint_and_resume(tiny_images, tmp_path
         calls["n"] += 1
         return calls["n"] == 3
 
+    config, _, _, _ = scripted_run(tiny_images, {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0}, rule, steps_cap=1)
+    meta = {"run_id": "vanilla-s0-test", "config_hash": "test", "config": {**config.describe(), "source": "builtin"},
+            "history": []}
     with pytest.raises(Interrupted):
-        scripted_run(tiny_images, fids, rule, hooks_extra={"checkpoint_path": path, "should_stop": stop_after_three})
+        scripted_run(tiny_images, fids, rule, hooks_extra={"checkpoint_path": path, "should_stop": stop_after_three,
+                                                           "checkpoint_meta": meta})
     state = init_state(variants.get_variant("vanilla"), tiny_images, CPU, seed=0)
     state.load_state_dict(load_checkpoint(path)["state"])
     assert state.step == 3 and state.best["step"] == 3
