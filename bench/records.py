@@ -107,6 +107,8 @@ def deterministic_view(record: dict) -> dict:
     view = {k: v for k, v in record.items() if k not in TIMING_KEYS}
     view["curve"] = [{k: v for k, v in point.items() if k not in CURVE_TIMING_KEYS} for point in record["curve"]]
     view["env"] = {k: v for k, v in record["env"].items() if k != "git"}
-    if "time_to_fid" in record:  # the step and images are computation; the seconds are not
-        view["time_to_fid"] = {k: v for k, v in record["time_to_fid"].items() if k not in CURVE_TIMING_KEYS}
+    # The step and images of these are computation; their training seconds are not.
+    for section in ("time_to_fid", "best", "convergence"):
+        if isinstance(record.get(section), dict):
+            view[section] = {k: v for k, v in record[section].items() if k not in CURVE_TIMING_KEYS}
     return view

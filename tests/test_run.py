@@ -171,12 +171,15 @@ def test_the_deterministic_view_drops_every_clock_reading():
                 "paths": {}, "history": [], "env": {"torch": "x", "git": {"dirty": seconds > 1}},
                 "curve": [{"step": 2, "train_s": seconds, "fid_mnist": 20.0}],
                 "time_to_fid": {"threshold": 30.0, "train_s": seconds, "step": 2, "images_seen": 128},
+                "best": {"step": 2, "images_seen": 128, "train_s": seconds, "curve_fid": 20.0},
+                "convergence": {"status": "converged", "epochs": 1.0, "g_steps": 2, "train_s": seconds},
                 "metrics": {"fid_mnist": 20.0}}
 
     assert deterministic_view(record(1.0)) == deterministic_view(record(2.0))
-    changed = record(1.0)
-    changed["time_to_fid"]["step"] = 3
-    assert deterministic_view(changed) != deterministic_view(record(1.0))
+    for section, key in (("time_to_fid", "step"), ("best", "step"), ("convergence", "g_steps")):
+        changed = record(1.0)
+        changed[section][key] = 3
+        assert deterministic_view(changed) != deterministic_view(record(1.0)), section
 
 
 def test_run_trains_an_arch_and_loss_pairing(mnist_dir, tmp_path):
