@@ -346,3 +346,13 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
 
     published = Path(__file__).resolve().parent.parent / "results" / "cpu-amd-epyc" / "study-lucic-narrow"
     assert load_definition(published).convergence is None
+
+
+def test_on_stacked_mnist_an_epoch_and_the_final_sample_count_are_its_own():
+    from bench.runner import RunPlan, rule_of
+
+    plan = RunPlan(variants=[], seeds=[0], preset="one-epoch", device=CPU, out=".", dataset="stacked-mnist",
+                   until_converged=True)
+    rule = rule_of(plan, DATASETS["stacked-mnist"].train_size)
+    assert (rule.every_images, rule.curve_samples) == (128_000, 26_000)
+    assert "26000 samples each" in rule.label()
