@@ -15,6 +15,10 @@ from rich.table import Table
 import variants as registry
 from bench import assets
 from bench.datasets import get_dataset
+from bench.cli_options import (
+    CurveEvery, CurveSamples, DataDir, DatasetOption, FormatOption, MaxEpochs, MinDelta, Patience, Plugins,
+    UntilConverged,
+)
 from bench.errors import BenchError
 from bench.run_summary import SUMMARY_LEGEND, summary_columns, summary_row
 from bench.tables import Column, fixed
@@ -23,12 +27,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
 console = Console()
 errors = Console(stderr=True)
-
-DataDir = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
-                       help="Where MNIST lives (default: ~/.cache/gan-bench).")
-DatasetOption = typer.Option("mnist", "--dataset", help="mnist or stacked-mnist (3 stacked digits, 1,000 modes).")
-Plugins = typer.Option(None, "--plugin", help="A .py file or module that registers variants (repeatable); "
-                                              "installed entry points (gan_bench.variants) load anyway.")
 
 
 def clean_errors(command):
@@ -56,22 +54,6 @@ def fetch(data_dir: Optional[Path] = DataDir,
                   f"{len(arrays['train_images'])} train, {len(arrays['test_images'])} test images")
 
 
-FormatOption = typer.Option("table", "--format", "-f", help="table (for people), json or csv (for scripts).")
-
-# The convergence budget, shared by `run` and `study` (bench/convergence.py).
-UntilConverged = typer.Option(False, "--until-converged",
-                              help="Train until the best curve FID has not improved by --min-delta (2 %) over the "
-                                   "last --patience (3) curve points, one every --curve-every images (an epoch), "
-                                   "or until --max-epochs (20).")
-CurveEvery = typer.Option(None, "--curve-every", help="With --until-converged: real images between curve points "
-                                                      "(default: one epoch of the dataset).")
-MinDelta = typer.Option(None, "--min-delta", help="With --until-converged: the relative FID improvement that counts "
-                                                  "(default 0.02).")
-Patience = typer.Option(None, "--patience", help="With --until-converged: curve points without such an improvement "
-                                                 "before stopping (default 3).")
-MaxEpochs = typer.Option(None, "--max-epochs", help="With --until-converged: the cap in epochs (default 20).")
-CurveSamples = typer.Option(None, "--curve-samples", help="With --until-converged: generated samples per curve "
-                                                          "point (default: the final evaluation's, 10,000).")
 
 
 def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
@@ -82,23 +64,6 @@ def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
         typer.echo(text)
 
 
-def variant_rows() -> list[dict]:
-    from bench.systems import count_params
-
-    rows = []
-    for name in registry.list_variants():
-        v = registry.get_variant(name)
-        hp = v.hparams
-        G, D = v.build((1, 28, 28))
-        options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())
-        rows.append({"name": name, "arch": v.arch, "arch_options": options, "loss": v.loss,
-                     "params_g": count_params(G), "params_d": count_params(D), "n_critic": hp.n_critic,
-                     "z_dim": hp.z_dim, "batch_size": hp.batch_size, "optimizer": hp.optimizer,
-                     "lr_g": hp.lr_g, "lr_d": hp.lr_d, "betas": list(hp.betas), "paper": v.paper,
-                     "source": v.source})
-    return rows
-
-
 @app.command("list")
 @clean_errors
 def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption):
@@ -106,19 +71,9 @@ def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption)
     from bench.plugins import load_plugins
 
     load_plugins(plugin)
-    count = lambda n: f"{n:,}"  # noqa: E731
-    columns = [
-        Column("name", "name", essential=True), Column("arch", "arch", essential=True),
-        Column("loss", "loss", essential=True),
-        Column("params_g", "params G", count, justify="right"), Column("params_d", "params D", count, justify="right"),
-        Column("n_critic", "n_critic", justify="right"), Column("optimizer", "optimizer"),
-        Column("z_dim", "z", justify="right"), Column("batch_size", "batch", justify="right"),
-        Column("lr_g", "lr G", lambda x: f"{x:g}"), Column("lr_d", "lr D", lambda x: f"{x:g}"),
-        Column("betas", "betas", lambda b: f"({b[0]:g}, {b[1]:g})"), Column("arch_options", "arch options"),
-        Column("paper", "paper"),
-        Column("source", "source"),
-    ]
-    emit(variant_rows(), columns, fmt, title="gan-bench variants (all columns: --format json)")
+    from bench.variant_table import VARIANT_COLUMNS, variant_rows
+
+    emit(variant_rows(), VARIANT_COLUMNS, fmt, title="gan-bench variants (all columns: --format json)")
     if fmt == "table":
         console.print(registry.architectures_summary(), highlight=False, soft_wrap=True)
 
