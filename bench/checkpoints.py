@@ -236,11 +236,15 @@ def restore_state(state, payload: dict, path: Path) -> None:
                          "delete it or use --force") from None
 
 
-def restore_generator(variant, payload: dict, path: Path, shape: tuple) -> torch.nn.Module:
-    """The checkpoint's G, rebuilt as `variant` (from its config) on data of `shape`."""
+def restore_generator(variant, payload: dict, path: Path, shape: tuple, best: bool = False) -> torch.nn.Module:
+    """The checkpoint's G (`best`: the generator of its best curve point), rebuilt as
+    `variant` (from its config) on data of `shape`."""
+    if best and payload["state"].get("best") is None:
+        raise BenchError(f"checkpoint {path} holds no best curve point (written before one was kept, or before "
+                         "the first curve point); evaluate its last generator without --best")
     try:
         G, _ = variant.build(shape)
-        G.load_state_dict(payload["state"]["G"])
+        G.load_state_dict(payload["state"]["best"]["G"] if best else payload["state"]["G"])
     except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:  # options or weights that do not fit
         raise BenchError(f"checkpoint {path}: its generator does not fit its variant {variant.name} "
                          f"({brief(error)})") from None

@@ -254,6 +254,7 @@ def eval_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON here."),
     data_dir: Optional[Path] = DataDir,
     plugin: Optional[list[str]] = Plugins,
+    best: bool = typer.Option(False, "--best", help="The generator of the run's best curve point, not its last."),
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
     from bench.checkpoints import load_checkpoint, restore_generator
@@ -285,14 +286,15 @@ def eval_command(
             raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
                              "pass the plug-in with --plugin")
     target = resolve_device(device)
-    G = restore_generator(variant, payload, checkpoint, data_spec.shape).to(target)
+    G = restore_generator(variant, payload, checkpoint, data_spec.shape, best).to(target)
+    step = payload["state"]["best"]["step"] if best else payload["state"]["step"]
     data = data_spec.load(data_dir)
     evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, data["reference_images"], target,
                           cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
                           inception_samples=inception_samples)
     with use_device(target):
         metrics, seconds = evaluator.final(G, samples)
-    table = Table(title=f"{payload['run_id']} at step {payload['state']['step']} ({seconds:.1f} s)")
+    table = Table(title=f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} ({seconds:.1f} s)")
     table.add_column("metric")
     table.add_column("value")
     for key, value in metrics.items():
@@ -302,8 +304,8 @@ def eval_command(
         table.add_row(key, f"absent: {reason}")
     console.print(table)
     if out:
-        write_json_atomic(out, {"run_id": payload["run_id"], "step": payload["state"]["step"], "eval_s": seconds,
-                                "feature_nets": evaluator.feature_nets(), "metrics": metrics})
+        write_json_atomic(out, {"run_id": payload["run_id"], "generator": "best" if best else "last", "step": step,
+                                "eval_s": seconds, "feature_nets": evaluator.feature_nets(), "metrics": metrics})
 
 
 @app.command()

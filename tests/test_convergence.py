@@ -356,3 +356,45 @@ def test_on_stacked_mnist_an_epoch_and_the_final_sample_count_are_its_own():
     rule = rule_of(plan, DATASETS["stacked-mnist"].train_size)
     assert (rule.every_images, rule.curve_samples) == (128_000, 26_000)
     assert "26000 samples each" in rule.label()
+
+
+def test_a_real_run_records_its_convergence_and_eval_scores_its_best_generator(mnist_dir, tmp_path):
+    """Tiny and real: curve points every 2 steps on 500 samples, stopped by the rule or the
+    cap; `eval --best` of its checkpoint gives the record's `*_best` figures."""
+    import json
+
+    from bench.records import load_record
+
+    result = runner.invoke(app, ["run", "--variants", "vanilla", "--preset", "tiny", "--device", "cpu",
+                                 "--out", str(tmp_path), "--data-dir", str(mnist_dir), "--until-converged",
+                                 "--curve-every", "128", "--max-epochs", "0.02", "--patience", "2"])
+    assert result.exit_code == 0, result.output
+    (path,) = tmp_path.glob("runs/*/*.json")
+    record = load_record(path)
+    stop = record["convergence"]
+    assert stop["status"] in ("converged", "capped") and stop["rule"]["curve_samples"] == 500
+    assert stop["g_steps"] == record["budget"]["g_steps"] and stop["epochs"] == pytest.approx(stop["images"] / 60_000)
+    assert stop["train_s"] == record["systems"]["train_s"]
+    points = [p for p in record["curve"] if "fid_mnist" in p]
+    assert min(p["fid_mnist"] for p in points) == record["best"]["curve_fid"]
+    assert all("diagnostics" in p for p in record["curve"])
+    assert record["config"]["budget"].startswith("until converged")
+
+    out = tmp_path / "best.json"
+    result = runner.invoke(app, ["eval", record["paths"]["checkpoint"], "--best", "--device", "cpu",
+                                 "--data-dir", str(mnist_dir), "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(out.read_text())
+    assert evaluated["generator"] == "best" and evaluated["step"] == record["best"]["step"]
+    assert evaluated["metrics"]["fid_mnist"] == pytest.approx(record["metrics"]["fid_mnist_best"], rel=1e-6)
+
+
+def test_eval_best_of_a_checkpoint_without_a_best_point_is_one_clear_error(tmp_path):
+    from bench.checkpoints import restore_generator
+
+    variant = variants.get_variant("vanilla")
+    G, _ = variant.build((1, 28, 28))
+    payload = {"state": {"G": G.state_dict(), "best": None}}
+    with pytest.raises(BenchError, match="holds no best curve point"):
+        restore_generator(variant, payload, tmp_path / "x.pt", (1, 28, 28), best=True)
+    assert restore_generator(variant, payload, tmp_path / "x.pt", (1, 28, 28)) is not None
