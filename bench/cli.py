@@ -142,6 +142,10 @@ def run(
                          exit_code=128 + signum) from None
     for path in plan.skipped:
         errors.print(f"skipped (finished, use --force to recompute): {path}", markup=False, highlight=False)
+    if fmt == "table" and not records:  # an empty table would say nothing
+        console.print(f"Nothing to train: all {len(plan.skipped)} runs have a finished record in {plan.runs_dir}.",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(0)
     rows = [{**summary_row(record), "record": str(path)} for record, path in zip(records, plan.written)]
     emit(rows, summary_columns(plan.dataset), fmt, title=f"gan-bench run: {plan.dataset}, {plan.preset} preset on {plan.device} "
                                            f"(budget: {records[0]['config']['budget'] if records else '-'})")

@@ -107,6 +107,7 @@ def test_resume_skips_finished_runs_and_force_recomputes(mnist_dir, tmp_path):
     assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, [*args, "--resume"])
     assert result.exit_code == 0 and "skipped" in result.output
+    assert "Nothing to train: all 1 runs have a finished record" in result.output  # not an empty table
     assert len(records_in(tmp_path)) == 1
     assert runner.invoke(app, [*args, "--resume", "--force"]).exit_code == 0
     assert len(records_in(tmp_path)) == 2
