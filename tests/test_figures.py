@@ -59,16 +59,17 @@ def test_a_time_budget_counts_training_seconds_only(mnist_dir, tmp_path, monkeyp
     curve = bench.evaluation.Evaluator.curve
 
     def slow_curve(self, G, step):
-        time.sleep(0.3)
+        time.sleep(0.5)
         return curve(self, G, step)
 
     monkeypatch.setattr(bench.evaluation.Evaluator, "curve", slow_curve)
     record = run_record(tmp_path, mnist_dir, "--variants", "vanilla", "--train-seconds", "1.5")
     systems, budget, curve_points = record["systems"], record["budget"], record["curve"]
     evaluated = [p for p in curve_points if "fid_mnist" in p]
-    assert len(evaluated) >= 5  # at least 1.5 s of sleeping in evaluation...
+    # At least 1.5 s of sleeping in evaluation (3 points need 6 steps in 1.5 s: so on a busy machine too)...
+    assert len(evaluated) >= 3
     assert 1.5 <= systems["train_s"] < 1.5 + 0.5  # ...none of it in the budget or in train_s
-    assert systems["eval_s"] >= 0.3 * len(evaluated)
+    assert systems["eval_s"] >= 0.5 * len(evaluated)
     assert record["config"]["budget"] == "1.5 training seconds" and record["config"]["steps"] is None
     assert budget["label"] == "1.5 training seconds" and budget["g_steps_planned"] is None
     assert budget["g_steps"] == curve_points[-1]["step"] and budget["d_steps"] == budget["g_steps"]
