@@ -1,8 +1,8 @@
 """The reference-statistics cache, read as data.
 
 torch-fidelity keeps the real set's features and FID statistics as .pt files in the cache
-folder and reads them back with `weights_only=False`: a damaged file would stop an
-evaluation, a crafted one would run code. So before torch-fidelity is asked, every file
+folder and its own reader unpickles them without torch's weights-only restriction: a
+damaged file would stop an evaluation, a crafted one would run code. So before torch-fidelity is asked, every file
 of the reference set's name is read here with the weights-only unpickler and checked
 (features: a finite 2-d tensor; statistics: a finite mean and a square covariance); a file
 that fails is deleted, and torch-fidelity recomputes it. While torch-fidelity runs, its
