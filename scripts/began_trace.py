@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import time
 from pathlib import Path
 
@@ -52,6 +53,9 @@ def main() -> None:
                         help="override an arch option (width, z_dim go to hparams)")
     parser.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--g-start", type=float, default=None, metavar="PIXEL",
+                        help="start G's images at this pixel value in [-1, 1] (its last conv's bias set to "
+                             "atanh(PIXEL); MNIST's mean pixel is -0.74)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -63,6 +67,10 @@ def main() -> None:
     device = torch.device("cpu")
     data = load_plain_mnist()
     state = init_state(variant, data["train_images"], device, args.seed)
+    if args.g_start is not None:
+        last = [m for m in state.G.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        with torch.no_grad():
+            last.bias.fill_(math.atanh(args.g_start))
     print(f"{variant.name}: {variant.hparams} arch {arch_options} loss {loss_options}")
     print(f"params G {sum(p.numel() for p in state.G.parameters()):,} D {sum(p.numel() for p in state.D.parameters()):,}")
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.convergence import make_rule
 from bench.datasets import get_dataset
 from bench.presets import PRESETS
 from bench.errors import BenchError
 from bench.plugins import absolute_specs, load_plugins
+from bench.runner import RunPlan, rule_of
 from bench.study.engine import EngineSettings
 from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
@@ -131,13 +131,13 @@ def convergence_options(settings: dict) -> dict | None:
             raise BenchError(f"{', '.join('--' + key for key in given)} shape --until-converged's rule; "
                              "add --until-converged")
         return None
-    options = {RULE_KEYS[key]: value for key, value in given.items()}
-    every = options.pop("curve_every", None)
-    dataset = get_dataset(settings["dataset"])
     if settings["preset"] not in PRESETS:
         raise BenchError(f"unknown preset {settings['preset']!r}; choose one of {', '.join(PRESETS)}")
-    return make_rule(dataset.train_size, every, **options,
-                     final_samples=dataset.final_samples(PRESETS[settings["preset"]])).describe()
+    # The rule `gan-bench run` would make from the same options: one place fills in the defaults.
+    plan = RunPlan(variants=[], seeds=[0], device=None, out=Path("."), preset=settings["preset"],
+                   dataset=settings["dataset"], until_converged=True,
+                   **{RULE_KEYS[key]: value for key, value in given.items()})
+    return rule_of(plan, get_dataset(settings["dataset"]).train_size).describe()
 
 
 def prepare(file: Path | None, flags: dict, rerun_best: bool,
