@@ -1,6 +1,6 @@
 """The named presets: a run's budget (in epochs of real images seen by D, Lucic et al.'s
 unit, or in generator updates), its log, checkpoint and curve cadence, and its sample
-counts. Settings only: the protocol (bench/protocol.py) trains under them.
+counts. Settings only: the protocol (bench/train/protocol.py) trains under them.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 import variants
-from bench.assets import default_data_dir
-from bench.datasets import load_plain_mnist
-from bench.evaluation import CURVE_SEED
-from bench.metrics import fid_mnist, sample_uint8
-from bench.protocol import init_state, sample_grid, train_step
+from bench.data.assets import default_data_dir
+from bench.data.datasets import load_plain_mnist
+from bench.eval.evaluation import CURVE_SEED
+from bench.eval import fid_mnist, sample_uint8
+from bench.train.protocol import init_state, sample_grid, train_step
 
 
 def parse_option(text: str) -> tuple[str, object]:

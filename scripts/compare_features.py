@@ -12,8 +12,8 @@ import sys
 
 import torch
 
-from bench import assets
-from bench.metrics.quality import mnist_features
+from bench.data import assets
+from bench.eval.quality import mnist_features
 
 N = 2000
 

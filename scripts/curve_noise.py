@@ -4,14 +4,14 @@
    generator on the preset's curve sample count (2,000) with several sample seeds, and
    once on 10,000 samples: the spread of the curve FID for a fixed generator (its noise)
    and its bias against the final evaluation's sample count.
-2. Simulates the stopping rule (bench/convergence.py) on curves with that noise: how often
+2. Simulates the stopping rule (bench/train/convergence.py) on curves with that noise: how often
    it stops while the true FID still improves at a given rate per curve point (a false
    stop), and how many points it takes to stop once the true FID is flat.
 
     python scripts/curve_noise.py                          # dcgan, 2 epochs, 10 sample seeds, 2,000 and 10,000 samples
     python scripts/curve_noise.py --variant lsgan --at 300,1875 --samples 10000 --sample-seeds 20 --json noise.json
 
-Each FID is the one `gan-bench run` records (bench.metrics.fid_mnist on bench.metrics.sample_uint8).
+Each FID is the one `gan-bench run` records (bench.eval.fid_mnist on bench.eval.sample_uint8).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import assets
-from bench.convergence import Rule, has_converged
-from bench.datasets import DATASETS
-from bench.metrics import fid_mnist, sample_uint8
-from bench.protocol import init_state, train_step
+from bench.data import assets
+from bench.train.convergence import Rule, has_converged
+from bench.data.datasets import DATASETS
+from bench.eval import fid_mnist, sample_uint8
+from bench.train.protocol import init_state, train_step
 from variants import get_variant
 
 

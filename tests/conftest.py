@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bench import assets
+from bench.data import assets
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torchvision
 
-from bench import assets
+from bench.data import assets
 from bench.errors import BenchError
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.errors import BenchError
-from bench.metrics import cache, inception, quality
+from bench.eval import cache, inception, quality
 
 CPU = torch.device("cpu")
 NAME = "real-test"

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
 import variants
-from bench.checkpoints import SCHEMA, load_checkpoint, restore_generator, restore_state
+from bench.train.checkpoints import SCHEMA, load_checkpoint, restore_generator, restore_state
 from bench.cli import app
 from bench.errors import BenchError
-from bench.protocol import init_state
+from bench.train.protocol import init_state
 
 runner = CliRunner()
 RUN = ["run", "--variants", "vanilla", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1",

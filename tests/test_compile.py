@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import variants
-from bench.protocol import compiled_nets, init_state, train_step
+from bench.train.protocol import compiled_nets, init_state, train_step
 from variants.losses import gradient_penalty
 
 N_STEPS = 4

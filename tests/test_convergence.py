@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 import variants
 from bench.cli import app
-from bench.convergence import CAPPED, CONVERGED, Rule, cap_steps, has_converged, make_rule
-from bench.datasets import DATASETS
+from bench.train.convergence import CAPPED, CONVERGED, Rule, cap_steps, has_converged, make_rule
+from bench.data.datasets import DATASETS
 from bench.errors import BenchError
 from bench.presets import PRESETS
-from bench.protocol import Hooks, Interrupted, RunConfig, init_state, train, train_step
+from bench.train.protocol import Hooks, Interrupted, RunConfig, init_state, train, train_step
 from variants import LOSSES
 
 CPU = torch.device("cpu")
@@ -106,7 +106,7 @@ def test_the_stop_and_best_survive_a_checkpoint_and_resume(tiny_images, tmp_path
     fids = {1: 100.0, 2: 80.0, 3: 60.0, 4: 61.0, 5: 59.5, 6: 10.0}
     _, whole, whole_outcome, _ = scripted_run(tiny_images, fids, rule)
 
-    from bench.checkpoints import load_checkpoint
+    from bench.train.checkpoints import load_checkpoint
 
     path = tmp_path / "run.pt"
     calls = {"n": 0}
@@ -318,7 +318,7 @@ def test_the_report_never_pools_converged_and_fixed_budget_runs(tmp_path):
 def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     from pathlib import Path
 
-    from bench.runner import RunPlan, rule_of
+    from bench.train.runner import RunPlan, rule_of
     from bench.study.options import prepare
     from bench.study.plan import budget_fields
 
@@ -349,7 +349,7 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
 
 
 def test_on_stacked_mnist_an_epoch_and_the_final_sample_count_are_its_own():
-    from bench.runner import RunPlan, rule_of
+    from bench.train.runner import RunPlan, rule_of
 
     plan = RunPlan(variants=[], seeds=[0], preset="one-epoch", device=CPU, out=".", dataset="stacked-mnist",
                    until_converged=True)
@@ -390,7 +390,7 @@ def test_a_real_run_records_its_convergence_and_eval_scores_its_best_generator(m
 
 
 def test_eval_best_of_a_checkpoint_without_a_best_point_is_one_clear_error(tmp_path):
-    from bench.checkpoints import restore_generator
+    from bench.train.checkpoints import restore_generator
 
     variant = variants.get_variant("vanilla")
     G, _ = variant.build((1, 28, 28))

@@ -1,6 +1,6 @@
 import torch
 
-from bench.data import Batches, to_uint8, to_unit_range
+from bench.data.loader import Batches, to_uint8, to_unit_range
 
 
 def test_batches_are_scaled_and_cover_each_image_once_per_epoch(tiny_images):

@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 import bench.devices
-import bench.evaluation
-import bench.metrics.quality
-import bench.runner
+import bench.eval.evaluation
+import bench.eval.quality
+import bench.train.runner
 from bench.cli import app
 from bench.records import load_record
 
@@ -34,8 +34,8 @@ def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeyp
 
     # Evaluation now extracts features in batches ten times larger and holds 256 MiB more
     # at every curve point: a training figure that took in evaluation would grow with it.
-    monkeypatch.setattr(bench.metrics.quality, "MNIST_BATCH", 5000)
-    curve = bench.evaluation.Evaluator.curve
+    monkeypatch.setattr(bench.eval.quality, "MNIST_BATCH", 5000)
+    curve = bench.eval.evaluation.Evaluator.curve
 
     def heavy_curve(self, G, step):
         ballast = torch.ones(BALLAST_MIB * MiB // 4)  # written, so its pages are resident
@@ -44,7 +44,7 @@ def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeyp
         finally:
             del ballast
 
-    monkeypatch.setattr(bench.evaluation.Evaluator, "curve", heavy_curve)
+    monkeypatch.setattr(bench.eval.evaluation.Evaluator, "curve", heavy_curve)
     big = run_record(tmp_path / "big", mnist_dir, "--variants", "dcgan")["systems"]
 
     print(f"training peak {small['peak_mem_bytes'] / MiB:.1f} -> {big['peak_mem_bytes'] / MiB:.1f} MiB; "
@@ -56,13 +56,13 @@ def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeyp
 
 
 def test_a_time_budget_counts_training_seconds_only(mnist_dir, tmp_path, monkeypatch):
-    curve = bench.evaluation.Evaluator.curve
+    curve = bench.eval.evaluation.Evaluator.curve
 
     def slow_curve(self, G, step):
         time.sleep(0.5)
         return curve(self, G, step)
 
-    monkeypatch.setattr(bench.evaluation.Evaluator, "curve", slow_curve)
+    monkeypatch.setattr(bench.eval.evaluation.Evaluator, "curve", slow_curve)
     record = run_record(tmp_path, mnist_dir, "--variants", "vanilla", "--train-seconds", "1.5")
     systems, budget, curve_points = record["systems"], record["budget"], record["curve"]
     evaluated = [p for p in curve_points if "fid_mnist" in p]
@@ -107,14 +107,14 @@ def test_a_run_makes_its_device_current_for_everything_it_does(mnist_dir, tmp_pa
             current.pop()
 
     seen_during_eval = []
-    final = bench.evaluation.Evaluator.final
+    final = bench.eval.evaluation.Evaluator.final
 
     def watched_final(self, G, samples=None):
         seen_during_eval.append(list(current))
         return final(self, G, samples)
 
-    monkeypatch.setattr(bench.runner, "use_device", spy)
-    monkeypatch.setattr(bench.evaluation.Evaluator, "final", watched_final)
+    monkeypatch.setattr(bench.train.runner, "use_device", spy)
+    monkeypatch.setattr(bench.eval.evaluation.Evaluator, "final", watched_final)
     run_record(tmp_path, mnist_dir, "--variants", "vanilla")
     assert entered == [torch.device("cpu")] and seen_during_eval == [[torch.device("cpu")]]
 

@@ -15,10 +15,10 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from bench import assets
+from bench.data import assets
 from bench.errors import BenchError
 from bench.files import file_sha256
-from bench.metrics import classifier, inception, quality
+from bench.eval import classifier, inception, quality
 
 CPU = torch.device("cpu")
 # Measured (10,000 training images vs the 10,000 test images): fid_mnist 0.279,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bench import report
 from bench.cli import app
-from bench.crossmachine import compare_machines
+from bench.report.crossmachine import compare_machines
 from bench.errors import BenchError
 from bench.records import write_json_atomic
 from bench.study.plan import StudyDefinition, definition_payload, rerun_best_runs, study_records

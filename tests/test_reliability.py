@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import bench.files
 import bench.records
 import variants
-from bench import assets
+from bench.data import assets
 from bench.cli import app
 from bench.records import deterministic_view, load_record
 

@@ -411,7 +411,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, args, message):
 # --- across machines ---------------------------------------------------------------------------
 
 def test_compare_machines_puts_the_same_seed_spread_beside_the_seed_spread(tmp_path):
-    from bench.crossmachine import compare_machines
+    from bench.report.crossmachine import compare_machines
 
     for machine, shift in (("a", 0.0), ("b", 1.5)):
         for seed, fid in enumerate(FIDS["dcgan"]):

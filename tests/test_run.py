@@ -155,7 +155,7 @@ def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
 
 
 def test_time_to_fid_is_the_first_point_under_the_threshold():
-    from bench.evaluation import time_to_fid
+    from bench.eval.evaluation import time_to_fid
 
     curve = [{"step": 1, "train_s": 1.0, "images_seen": 64, "fid_mnist": 50.0},
              {"step": 2, "train_s": 2.0, "images_seen": 128},

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 import variants
 from bench.cli import app
-from bench.protocol import init_state
-from bench.speed import measure_speed, probe_memory, summarize
-from bench.yardstick import Yardstick, mnist_dataset
+from bench.train.protocol import init_state
+from bench.speed.compare import measure_speed, probe_memory, summarize
+from bench.speed.yardstick import Yardstick, mnist_dataset
 
 CPU = torch.device("cpu")
 runner = CliRunner()

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from bench import datasets
+from bench.data import datasets
 from bench.cli import app
 from bench.errors import BenchError
-from bench.metrics import stacked
+from bench.eval import stacked
 from bench.records import deterministic_view, load_record
 from test_reliability import assert_resume_gives, records_in, sigkill_after_a_checkpoint  # noqa: E402
 from variants import ARCH_SPECS, combine, get_variant

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import variants
-from bench.protocol import init_state, train_step
+from bench.train.protocol import init_state, train_step
 from variants.losses import gradient_penalty
 
 NAMES = variants.list_variants()

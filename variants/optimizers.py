@@ -2,7 +2,7 @@
 
 `fused` asks for torch's single-kernel implementation where torch has one for that
 optimizer and device (Adam on CUDA and CPU); RMSprop has no fused form in torch, so it
-takes the multi-tensor (foreach) path instead. The tutorial loop (bench/yardstick.py)
+takes the multi-tensor (foreach) path instead. The tutorial loop (bench/speed/yardstick.py)
 asks for neither.
 """
 

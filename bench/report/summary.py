@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from bench.datasets import get_dataset
+from bench.data.datasets import get_dataset
 from bench.errors import BenchError
 from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure, best_figure
 from bench.report.loading import dig, is_number

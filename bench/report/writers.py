@@ -10,7 +10,7 @@ from typing import Callable
 
 import pandas as pd
 
-from bench import plots
+from bench.report import plots
 from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
 from bench.report.display import Report

@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from bench.datasets import get_dataset
+from bench.data.datasets import get_dataset
 from bench.files import atomic_write, probe_writable
 from bench.records import write_json_atomic
 from bench.study.lock import hold_folder, refuse_if_held

@@ -74,11 +74,11 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
     its sample grid travel back to the driver, which writes them."""
     import torch
 
-    from bench.datasets import DATASETS
+    from bench.data.datasets import DATASETS
     from bench.devices import resolve_device, use_device
     from bench.plugins import load_plugins
-    from bench.protocol import Interrupted
-    from bench.runner import RunPlan, run_one, signals_request_stop
+    from bench.train.protocol import Interrupted
+    from bench.train.runner import RunPlan, run_one, signals_request_stop
 
     torch.set_num_threads(threads)
     if _PLUGINS.get("loaded") != settings.plugins:

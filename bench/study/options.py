@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.datasets import get_dataset
+from bench.data.datasets import get_dataset
 from bench.presets import PRESETS
 from bench.errors import BenchError
 from bench.plugins import absolute_specs, load_plugins
-from bench.runner import RunPlan, rule_of
+from bench.train.runner import RunPlan, rule_of
 from bench.study.engine import EngineSettings
 from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
@@ -35,7 +35,7 @@ TYPES = {
     "until-converged": bool, "curve-every": int, "min-delta": (int, float), "patience": int,
     "max-epochs": (int, float), "curve-samples": int,
 }
-# The convergence rule's options, as `RunPlan` names them (bench/convergence.py).
+# The convergence rule's options, as `RunPlan` names them (bench/train/convergence.py).
 RULE_KEYS = {"curve-every": "curve_every", "min-delta": "min_delta", "patience": "patience",
              "max-epochs": "max_epochs", "curve-samples": "curve_samples"}
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.convergence import Rule
-from bench.datasets import get_dataset
+from bench.train.convergence import Rule
+from bench.data.datasets import get_dataset
 from bench.errors import BenchError
 from bench.presets import PRESETS
 from bench.records import RERUN_BEST, SEARCH, load_record
-from bench.runner import RunPlan, check_convergence_options
+from bench.train.runner import RunPlan, check_convergence_options
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 
@@ -41,7 +41,7 @@ class StudyDefinition:
     dataset: str = "mnist"
     steps: int | None = None
     train_seconds: float | None = None
-    # --until-converged: the rule (bench.convergence.Rule.describe()); None: a fixed budget.
+    # --until-converged: the rule (bench.train.convergence.Rule.describe()); None: a fixed budget.
     convergence: dict | None = None
 
     def canonical(self) -> dict:

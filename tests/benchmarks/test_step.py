@@ -1,4 +1,4 @@
-"""pytest-benchmark timing of one training step (`bench.protocol.train_step`: one
+"""pytest-benchmark timing of one training step (`bench.train.protocol.train_step`: one
 generator update with its n_critic D updates) per variant, on the CPU and, where
 there is one, on CUDA.
 
@@ -15,7 +15,7 @@ import torch
 
 import variants
 from bench.devices import synchronize
-from bench.protocol import init_state, train_step
+from bench.train.protocol import init_state, train_step
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 THREADS_ENV = "GAN_BENCH_THREADS"  # `make bench BENCH_THREADS=1`

@@ -12,7 +12,7 @@ What makes it the tutorial loop (docs/speed.md), kept on purpose:
   of D during G's update (its gradients are computed, then cleared next D step);
 - `.item()` on both losses and a print every step (a host sync on CUDA).
 
-Each step does the same arithmetic as `bench.protocol.train_step`: `n_critic` D
+Each step does the same arithmetic as `bench.train.protocol.train_step`: `n_critic` D
 updates, each on a fresh real batch and fresh noise, then one G update on fresh
 noise. The same seed gives the same initial weights as `init_state`.
 """
@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from bench import assets
+from bench.data import assets
 from variants import Variant
 from variants.optimizers import build_optimizer
 

@@ -1,7 +1,7 @@
 """Speed as a ratio to the yardstick (the tutorial loop), measured side by side.
 
-For each variant and batch size the fast path (`bench.protocol.train_step`) and the
-yardstick (`bench.yardstick.Yardstick`) are built in one process and timed
+For each variant and batch size the fast path (`bench.train.protocol.train_step`) and the
+yardstick (`bench.speed.yardstick.Yardstick`) are built in one process and timed
 alternately, fast then yardstick, repeat after repeat, after a warm-up of both. Load
 from other processes shifts both sides of a pair alike, so the per-repeat ratio is
 steadier than either rate, and its median is the figure we publish (docs/speed.md). The device is synchronized at repeat boundaries only, never inside.
@@ -39,15 +39,15 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from bench import assets
+from bench.data import assets
 from bench.devices import device_slug, resolve_device, synchronize, use_device
 from bench.errors import BenchError
 from bench.files import atomic_write
-from bench.protocol import init_state, train_step
-from bench.systems import MemoryProbe
-from bench.tables import Column, fixed
+from bench.train.protocol import init_state, train_step
+from bench.train.systems import MemoryProbe
+from bench.report.tables import Column, fixed
 from bench.records import SCHEMA_VERSION, environment, write_json_atomic
-from bench.yardstick import Yardstick, mnist_dataset
+from bench.speed.yardstick import Yardstick, mnist_dataset
 from variants import Variant
 
 SIDES = ("fast", "yardstick")
@@ -162,7 +162,7 @@ def probe_memory(variant: Variant, side: str, device: torch.device, data_dir: Pa
     """`probe_memory_here` in a fresh Python process with this process's thread count."""
     job = {"variant": variant, "side": side, "device": str(device), "data_dir": data_dir, "steps": steps,
            "seed": seed, "threads": torch.get_num_threads()}
-    result = subprocess.run([sys.executable, "-m", "bench.speed"], input=pickle.dumps(job), capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "bench.speed.compare"], input=pickle.dumps(job), capture_output=True)
     if result.returncode != 0:
         tail = result.stderr.decode(errors="replace").strip().splitlines()[-1:]
         return {"peak_mem_bytes": None, "peak_mem_reserved_bytes": None, "peak_mem_kind": f"probe failed: {tail}"}

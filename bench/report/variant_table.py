@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import variants as registry
-from bench.systems import count_params
-from bench.tables import Column
+from bench.train.systems import count_params
+from bench.report.tables import Column
 
 
 def count(n: int) -> str:

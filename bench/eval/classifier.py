@@ -150,7 +150,7 @@ def train_classifier(seed: int = 0, epochs: int = 4, batch_size: int = 128, lr: 
 
     The global RNG is left as it was: all randomness comes from generators seeded here.
     """
-    from bench import assets
+    from bench.data import assets
 
     mnist = assets.load_mnist(data_dir)
     train_x, train_y = mnist["train_images"], mnist["train_labels"]

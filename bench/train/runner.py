@@ -19,17 +19,17 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bench import assets
-from bench import convergence
-from bench.checkpoints import load_checkpoint, restore_state
-from bench.datasets import DATASETS, get_dataset
+from bench.data import assets
+from bench.train import convergence
+from bench.train.checkpoints import load_checkpoint, restore_state
+from bench.data.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, use_device
 from bench.errors import BenchError
-from bench.evaluation import Evaluator, time_to_fid
+from bench.eval.evaluation import Evaluator, time_to_fid
 from bench.files import probe_writable
 from bench.presets import PRESETS, budget_label, generator_steps
-from bench.protocol import Hooks, Interrupted, RunConfig, init_state, sample_grid, train, train_step
-from bench.systems import MemoryProbe
+from bench.train.protocol import Hooks, Interrupted, RunConfig, init_state, sample_grid, train, train_step
+from bench.train.systems import MemoryProbe
 from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
 from variants import Variant
 
@@ -53,7 +53,7 @@ class RunPlan:
     resume: bool = False
     force: bool = False
     compile: bool = False
-    # --until-converged, with the rule's options (None: its defaults; see bench/convergence.py).
+    # --until-converged, with the rule's options (None: its defaults; see bench/train/convergence.py).
     until_converged: bool = False
     curve_every: int | None = None
     min_delta: float | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.tables import Column, fixed
+from bench.report.tables import Column, fixed
 
 
 def summary_row(record: dict) -> dict:

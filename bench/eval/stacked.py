@@ -24,10 +24,10 @@ from torch_fidelity.metric_fid import (
 )
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-from bench.metrics import classifier
-from bench.metrics.classifier import NUM_CLASSES, load_classifier
-from bench.metrics.cache import trusted_reference
-from bench.metrics.quality import MNIST_BATCH, _extract, _options, full_float32, reference_cache_name
+from bench.eval import classifier
+from bench.eval.classifier import NUM_CLASSES, load_classifier
+from bench.eval.cache import trusted_reference
+from bench.eval.quality import MNIST_BATCH, _extract, _options, full_float32, reference_cache_name
 
 STACKED_EXTRACTOR = "gan-bench-stacked-mnist-classifier"
 STACK_DEPTH = 3
@@ -95,7 +95,7 @@ def mode_figures(digit_logits: torch.Tensor) -> dict:
 
 def histogram_figures(digits: torch.Tensor) -> dict:
     """stacked_modes and stacked_kl of digit triples [N,3] (predicted or true labels)."""
-    from bench.datasets import mode_ids
+    from bench.data.datasets import mode_ids
 
     counts = torch.bincount(mode_ids(digits.long()), minlength=NUM_MODES).double()
     share = counts[counts > 0] / counts.sum()

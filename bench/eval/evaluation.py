@@ -15,11 +15,11 @@ from typing import Callable
 
 import torch
 
-from bench.datasets import Dataset
+from bench.data.datasets import Dataset
 from bench.errors import BenchError
 from bench.presets import Preset
-from bench.metrics import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
-from bench.metrics.stacked import fid_stacked, stacked_metrics
+from bench.eval import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
+from bench.eval.stacked import fid_stacked, stacked_metrics
 
 CURVE_SEED = 10_000  # latents of curve point k come from seed CURVE_SEED + step
 FINAL_SEED = 20_000

@@ -13,15 +13,15 @@ from rich.console import Console
 from rich.table import Table
 
 import variants as registry
-from bench import assets
-from bench.datasets import get_dataset
-from bench.cli_options import (
+from bench.data import assets
+from bench.data.datasets import get_dataset
+from bench.cli.options import (
     CurveEvery, CurveSamples, DataDir, DatasetOption, FormatOption, MaxEpochs, MinDelta, Patience, Plugins,
     UntilConverged,
 )
 from bench.errors import BenchError
-from bench.run_summary import SUMMARY_LEGEND, summary_columns, summary_row
-from bench.tables import Column, fixed
+from bench.report.run_summary import SUMMARY_LEGEND, summary_columns, summary_row
+from bench.report.tables import Column, fixed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
@@ -57,7 +57,7 @@ def fetch(data_dir: Optional[Path] = DataDir,
 
 
 def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
-    from bench.tables import check_format, render
+    from bench.report.tables import check_format, render
 
     text = render(rows, columns, check_format(fmt), console, title)
     if text is not None:  # verbatim: no rich markup, highlighting or wrapping in data for scripts
@@ -71,7 +71,7 @@ def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption)
     from bench.plugins import load_plugins
 
     load_plugins(plugin)
-    from bench.variant_table import VARIANT_COLUMNS, variant_rows
+    from bench.report.variant_table import VARIANT_COLUMNS, variant_rows
 
     emit(variant_rows(), VARIANT_COLUMNS, fmt, title="gan-bench variants (all columns: --format json)")
     if fmt == "table":
@@ -115,8 +115,8 @@ def run(
     """Train and measure each variant under the one protocol; write one record per run."""
     from bench.devices import resolve_device
     from bench.plugins import load_plugins
-    from bench.protocol import Interrupted
-    from bench.runner import RunPlan, exit_code, progress_bar, run_benchmark
+    from bench.train.protocol import Interrupted
+    from bench.train.runner import RunPlan, exit_code, progress_bar, run_benchmark
 
     load_plugins(plugin)
     if (arch is None) != (loss is None):
@@ -234,14 +234,14 @@ def train_classifier_command(
     data_dir: Optional[Path] = DataDir,
 ):
     """Retrain the fixed MNIST classifier behind the *_mnist metrics and print its accuracy."""
-    from bench.metrics import CLASSIFIER_PATH, CLASSIFIER_SHA256, save_classifier, train_classifier
+    from bench.eval import CLASSIFIER_PATH, CLASSIFIER_SHA256, save_classifier, train_classifier
 
     model, accuracy = train_classifier(seed=seed, epochs=epochs, data_dir=data_dir, log=console.print)
     path = out or CLASSIFIER_PATH
     digest = save_classifier(model, path)
     console.print(f"test accuracy {accuracy:.4f}; weights {path}; sha256 {digest}")
     if digest != CLASSIFIER_SHA256:
-        console.print("[yellow]differs from the pinned CLASSIFIER_SHA256 in bench/metrics/classifier.py: pin the "
+        console.print("[yellow]differs from the pinned CLASSIFIER_SHA256 in bench/eval/classifier.py: pin the "
                       "new value to use these weights (fid_mnist is then not comparable with older records)[/yellow]")
 
 
@@ -261,9 +261,9 @@ def eval_command(
     best: bool = typer.Option(False, "--best", help="The generator of the run's best curve point, not its last."),
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
-    from bench.checkpoints import load_checkpoint, restore_generator
+    from bench.train.checkpoints import load_checkpoint, restore_generator
     from bench.devices import resolve_device, use_device
-    from bench.evaluation import Evaluator
+    from bench.eval.evaluation import Evaluator
     from bench.plugins import load_plugins
     from bench.presets import PRESETS
     from bench.records import write_json_atomic
@@ -341,7 +341,7 @@ def compare_machines_command(
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
     from rich.markup import escape
 
-    from bench.crossmachine import compare_machines
+    from bench.report.crossmachine import compare_machines
 
     def warn(line):  # on stderr: stdout may be JSON or CSV for a script
         errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
@@ -374,8 +374,8 @@ def speed(
     fmt: str = FormatOption,
 ):
     """Time the fast path against the tutorial loop (the yardstick), side by side; write <out>/speed/<device>/."""
-    from bench.speed import SPEED_COLUMNS, SPEED_TITLE, frame_records, run_speed
-    from bench.tables import check_format
+    from bench.speed.compare import SPEED_COLUMNS, SPEED_TITLE, frame_records, run_speed
+    from bench.report.tables import check_format
 
     check_format(fmt)
     # Progress on stderr: with --format json or csv, stdout is the table alone.

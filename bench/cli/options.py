@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bench import assets
+from bench.data import assets
 
 DataDir = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
                        help="Where MNIST lives (default: ~/.cache/gan-bench).")
@@ -13,7 +13,7 @@ Plugins = typer.Option(None, "--plugin", help="A .py file or module that registe
                                               "installed entry points (gan_bench.variants) load anyway.")
 FormatOption = typer.Option("table", "--format", "-f", help="table (for people), json or csv (for scripts).")
 
-# The convergence budget, shared by `run` and `study` (bench/convergence.py).
+# The convergence budget, shared by `run` and `study` (bench/train/convergence.py).
 UntilConverged = typer.Option(False, "--until-converged",
                               help="Train until the best curve FID has not improved by --min-delta (2 %) over the "
                                    "last --patience (3) curve points, one every --curve-every images (an epoch), "

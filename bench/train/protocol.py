@@ -9,7 +9,7 @@ Seeds: `torch.manual_seed(seed)` fixes initialization, data order (on-device
 permutations) and noise, so on a CPU one seed gives one record (timings aside).
 Evaluation samples come from their own generators and never move the training RNG.
 
-`--until-converged` (bench/convergence.py) ends a run when its FID curve stops improving,
+`--until-converged` (bench/train/convergence.py) ends a run when its FID curve stops improving,
 with a cap; every run keeps the generator of its best curve point beside the last one.
 
 The loop never waits for the device between log points: losses and the losses'
@@ -28,13 +28,13 @@ from typing import Callable
 import torch
 from torchvision.utils import save_image
 
-from bench.checkpoints import save_checkpoint
-from bench.convergence import CAPPED, CONVERGED, Rule, has_converged
-from bench.data import Batches
-from bench.datasets import Dataset
+from bench.train.checkpoints import save_checkpoint
+from bench.train.convergence import CAPPED, CONVERGED, Rule, has_converged
+from bench.data.loader import Batches
+from bench.data.datasets import Dataset
 from bench.devices import synchronize
 from bench.presets import Preset
-from bench.systems import MemoryProbe, StepTimer, count_params, percentile
+from bench.train.systems import MemoryProbe, StepTimer, count_params, percentile
 from variants import LOSSES, Variant
 from variants.optimizers import build_optimizer
 

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench import assets
+from bench.data import assets
 from bench.errors import BenchError
 
 

@@ -5,11 +5,11 @@ Importing this package registers the classifier with torch-fidelity as the featu
 extractor `gan-bench-mnist-classifier`.
 """
 
-from bench.metrics.classifier import (
+from bench.eval.classifier import (
     CLASSIFIER_PATH, CLASSIFIER_SHA256, MnistClassifier, load_classifier, save_classifier, train_classifier,
 )
-from bench.metrics.inception import inception_weights
-from bench.metrics.quality import (
+from bench.eval.inception import inception_weights
+from bench.eval.quality import (
     MNIST_KEYS, MODE_SHARE, fid_mnist, inception_metrics, mnist_metrics, reference_cache_name, sample_uint8,
 )
 

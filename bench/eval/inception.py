@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from bench import assets
+from bench.data import assets
 from bench.errors import BenchError
 from bench.files import file_sha256, pip_download
 

@@ -37,10 +37,10 @@ from torch_fidelity.utils import (
     create_feature_extractor, extract_featuresdict_from_input_id, extract_featuresdict_from_input_id_cached,
 )
 
-from bench.data import to_uint8
-from bench.metrics import classifier
-from bench.metrics.cache import trusted_reference
-from bench.metrics.classifier import FEATURE_EXTRACTOR, FEATURES, LOGITS, NUM_CLASSES
+from bench.data.loader import to_uint8
+from bench.eval import classifier
+from bench.eval.cache import trusted_reference
+from bench.eval.classifier import FEATURE_EXTRACTOR, FEATURES, LOGITS, NUM_CLASSES
 
 # A class counts as covered when it receives at least 1% of the predicted labels
 # (a tenth of its 10% share under a uniform generator; 100 of 10,000 samples), so

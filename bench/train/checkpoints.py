@@ -105,7 +105,7 @@ HPARAMS = {
 
 
 def is_best(value) -> bool:
-    """The best curve point's generator and where it was (bench.protocol.keep_if_best)."""
+    """The best curve point's generator and where it was (bench.train.protocol.keep_if_best)."""
     return (is_dict(value) and is_tensor_dict(value.get("G"))
             and all(is_number(value.get(k)) for k in ("step", "images_seen", "train_s", "fid")))
 
@@ -119,7 +119,7 @@ def is_plain_options(value) -> bool:
 
 
 def known_dataset(value) -> bool:
-    from bench.datasets import DATASETS
+    from bench.data.datasets import DATASETS
 
     return is_str(value) and value in DATASETS
 
@@ -128,7 +128,7 @@ REQUIRED, OPTIONAL = True, False
 
 # The one schema of a checkpoint: (key path, required?, check, what it must be). Keys not
 # listed are ignored, so a newer gan-bench may add optional ones: a line each here. The
-# state's keys follow `GanState.load_state_dict` (bench/protocol.py).
+# state's keys follow `GanState.load_state_dict` (bench/train/protocol.py).
 SCHEMA = (
     (("run_id",), REQUIRED, is_str, "a string"),
     (("config_hash",), REQUIRED, is_str, "a string"),
