@@ -232,7 +232,7 @@ def test_log_points_carry_the_diagnostics_means(tiny_images):
 @pytest.mark.parametrize("args, message", [
     (["--until-converged", "--steps", "5"], "--until-converged and --steps are two budgets"),
     (["--until-converged", "--train-seconds", "5"], "--until-converged and --train-seconds are two budgets"),
-    (["--until-converged", "--patience", "0"], "--patience must be a positive"),
+    (["--until-converged", "--patience", "0"], "--patience must be at least 1"),
     (["--until-converged", "--min-delta", "0"], "--min-delta"),
     (["--until-converged", "--min-delta", "-0.1"], "--min-delta"),
     (["--until-converged", "--max-epochs", "0.5"], "below one curve point"),
@@ -339,7 +339,7 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     assert from_file.convergence["min_delta"] == 0.05 and from_file.convergence["patience"] == 3
     with pytest.raises(BenchError, match="add --until-converged"):
         prepare(None, {**flags, "until-converged": None}, False, print)
-    with pytest.raises(BenchError, match="--patience must be a positive"):
+    with pytest.raises(BenchError, match="--patience must be at least 1"):
         prepare(None, {**flags, "patience": 0}, False, print)
     # The published fixed-budget study still hashes to the id its folder holds.
     from bench.study.plan import load_definition

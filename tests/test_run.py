@@ -76,7 +76,7 @@ def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--variants", "dcgn"], "did you mean dcgan"),
     (["--preset", "huge"], "unknown preset 'huge'"),
-    (["--steps", "0"], "--steps must be a positive number"),
+    (["--steps", "0"], "--steps must be at least 1, got 0"),
     (["--seeds", "0"], "--seeds must be at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, monkeypatch):

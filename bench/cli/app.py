@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.table import Table
 
 import variants as registry
 from bench.data import assets
 from bench.data.datasets import get_dataset
-from bench.cli.options import (
-    CurveEvery, CurveSamples, DataDir, DatasetOption, FormatOption, MaxEpochs, MinDelta, Patience, Plugins,
-    UntilConverged,
-)
+from bench.cli.options import DataDir, Device, Format, Plugins
+from bench.cli.settings import takes
+from bench.study.settings import StudySettings
+from bench.train.settings import RunSettings
 from bench.errors import BenchError
 from bench.report.run_summary import SUMMARY_LEGEND, summary_columns, summary_row
 from bench.report.tables import Column, fixed
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
 console = Console()
 errors = Console(stderr=True)
+# typer's own parse errors (an unknown option, a value out of its declared limits) are
+# usage errors: BadParameter's parent class.
+UsageError = typer.BadParameter.__mro__[1]
+
+
+class OneLineErrors(TyperGroup):
+    """A command line error is one `error:` line and exit 2, like every other error a user
+    can fix, rather than a usage box."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            message = error.message if isinstance(error, typer.BadParameter) and error.message.startswith(
+                ("unknown ", "--")) else error.format_message()
+            errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
 
 
 def clean_errors(command):
@@ -46,7 +67,7 @@ def clean_errors(command):
 
 @app.command()
 @clean_errors
-def fetch(data_dir: Optional[Path] = DataDir,
+def fetch(data_dir: DataDir = None,
           force: bool = typer.Option(False, "--force", help="Fetch again even if files are there.")):
     """Fetch MNIST into the data directory and verify its checksums."""
     arrays = assets.fetch_mnist(data_dir, force=force, log=console.print)
@@ -66,7 +87,7 @@ def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
 
 @app.command("list")
 @clean_errors
-def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption):
+def list_command(plugin: Plugins = None, fmt: Format = "table"):
     """List the registered variants with their defaults."""
     from bench.plugins import load_plugins
 
@@ -80,58 +101,17 @@ def list_command(plugin: Optional[list[str]] = Plugins, fmt: str = FormatOption)
 
 @app.command()
 @clean_errors
-def run(
-    variants: str = typer.Option("all", "--variants", "-v", help="'all' or NAME[,NAME...]."),
-    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
-    seeds: int = typer.Option(1, "--seeds", help="Number of training seeds (0..N-1)."),
-    preset: str = typer.Option("quick", "--preset", "-p", help="tiny, quick, paper or pacgan."),
-    dataset: str = DatasetOption,
-    steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates (overrides the preset's budget)."),
-    train_seconds: Optional[float] = typer.Option(None, "--train-seconds",
-                                                  help="Training seconds per run, evaluation excluded (overrides "
-                                                       "the preset's budget: equal compute time)."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
-    resume: bool = typer.Option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints."),
-    force: bool = typer.Option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every",
-                                                   help="Generator steps between checkpoints."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: train these architecture x loss pairings "
-                                                            "instead of --variants (e.g. --arch mlp --loss ns,ls)."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: the losses (ns, ls, wgan-gp, ...)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager "
-                                                          "when its loss needs a double backward)."),
-    data_dir: Optional[Path] = DataDir,
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice; "
-                                                                  "recorded in env.threads)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="The closing summary: table, json or csv."),
-    plugin: Optional[list[str]] = Plugins,
-    until_converged: bool = UntilConverged,
-    curve_every: Optional[int] = CurveEvery,
-    min_delta: Optional[float] = MinDelta,
-    patience: Optional[int] = Patience,
-    max_epochs: Optional[float] = MaxEpochs,
-    curve_samples: Optional[int] = CurveSamples,
-):
+@takes(RunSettings)
+def run(settings: RunSettings):
     """Train and measure each variant under the one protocol; write one record per run."""
-    from bench.devices import resolve_device
     from bench.plugins import load_plugins
     from bench.train.protocol import Interrupted
-    from bench.train.runner import RunPlan, exit_code, progress_bar, run_benchmark
+    from bench.train.runner import exit_code, plan_from, progress_bar, run_benchmark
 
-    load_plugins(plugin)
-    if (arch is None) != (loss is None):
-        raise BenchError("--arch and --loss go together")
-    if threads is not None:
-        if threads < 1:
-            raise BenchError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
-    chosen = registry.select_variants(",".join(registry.pairings(arch, loss)) if arch else variants)
-    plan = RunPlan(variants=chosen, seeds=list(range(seeds)), preset=preset, dataset=dataset,
-                   device=resolve_device(device), out=out, steps=steps, train_seconds=train_seconds,
-                   checkpoint_every=checkpoint_every,
-                   data_dir=data_dir, resume=resume, force=force, compile=compile, until_converged=until_converged,
-                   curve_every=curve_every, min_delta=min_delta, patience=patience, max_epochs=max_epochs,
-                   curve_samples=curve_samples)
+    load_plugins(settings.plugin)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    plan = plan_from(settings)
     try:
         with progress_bar() as progress:
             records = run_benchmark(plan, progress)
@@ -142,6 +122,7 @@ def run(
                          exit_code=128 + signum) from None
     for path in plan.skipped:
         errors.print(f"skipped (finished, use --force to recompute): {path}", markup=False, highlight=False)
+    fmt = settings.fmt
     if fmt == "table" and not records:  # an empty table would say nothing
         console.print(f"Nothing to train: all {len(plan.skipped)} runs have a finished record in {plan.runs_dir}.",
                       highlight=False, soft_wrap=True)
@@ -156,62 +137,25 @@ def run(
     raise typer.Exit(exit_code(records))
 
 
+STUDY_EXTRA = (
+    inspect.Parameter("file", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+        Optional[Path], typer.Argument(help="A TOML study file: the options below as keys, and a \\[space] table of "
+                                            "your own ranges. Options given here win.")]),
+    inspect.Parameter("rerun_best", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option("--rerun-best", help="Train each variant's best search configuration again over --seeds "
+                                                "new seeds (default 3).")]),
+)
+
+
 @app.command()
 @clean_errors
-def study(
-    file: Optional[Path] = typer.Argument(None, help="A TOML study file: the options below as keys, and a \\[space] "
-                                                     "table of your own ranges. Options given here win."),
-    variants: Optional[str] = typer.Option(None, "--variants", "-v", help="NAME[,NAME...] or 'all'."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="With --loss: every ARCH+LOSS pairing of the two lists "
-                                                            "joins the study (e.g. --arch dcgan --loss ns,ls)."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="With --arch: LOSS[,LOSS...]."),
-    space: Optional[str] = typer.Option(None, "--space", help="lucic-wide, lucic-narrow or defaults "
-                                                              "(docs/studies.md)."),
-    configs: Optional[int] = typer.Option(None, "--configs", help="Configurations per variant (configuration 0: its defaults)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per configuration (with --rerun-best: seeds "
-                                                              "of each variant's best configuration)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="tiny, quick, paper, ..."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Generator updates per run."),
-    train_seconds: Optional[float] = typer.Option(None, "--train-seconds", help="Training seconds per run."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist or stacked-mnist."),
-    device: Optional[str] = typer.Option(None, "--device", "-d", help="auto, cpu or cuda (on the Ray workers)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The study folder: records, study.json."),
-    name: Optional[str] = typer.Option(None, "--name", help="A label for the study (default: the space's name)."),
-    address: Optional[str] = typer.Option(None, "--address", help="A running Ray cluster (HOST:PORT or auto); "
-                                                                  "default RAY_ADDRESS, else a local Ray."),
-    cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="CPUs Ray reserves per run; torch "
-                                                                              "threads = that number (default 1)."),
-    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run, fractions allowed."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Default: OUT/checkpoints. Must "
-                                                                                 "be shared for cross-node resume."),
-    max_retries: Optional[int] = typer.Option(None, "--max-retries", help="Reruns of a run whose worker or node "
-                                                                          "dies (default 3)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every",
-                                                   help="Generator steps between checkpoints."),
-    rerun_best: bool = typer.Option(False, "--rerun-best", help="Train each variant's best search configuration "
-                                                                "again over --seeds new seeds."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar=assets.DATA_DIR_ENV,
-                                            help="Where MNIST lives on every node (default: ~/.cache/gan-bench)."),
-    plugin: Optional[list[str]] = typer.Option(None, "--plugin", help="A .py file or module that registers "
-                                               "variants (repeatable); every node must reach it at the same path."),
-    until_converged: Optional[bool] = typer.Option(None, "--until-converged", help=UntilConverged.help),
-    curve_every: Optional[int] = CurveEvery,
-    min_delta: Optional[float] = MinDelta,
-    patience: Optional[int] = Patience,
-    max_epochs: Optional[float] = MaxEpochs,
-    curve_samples: Optional[int] = CurveSamples,
-):
+@takes(StudySettings, given_only=True, extra=STUDY_EXTRA)
+def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
     from bench.study.options import prepare
 
-    flags = {"variants": variants, "arch": arch, "loss": loss, "space": space, "configs": configs, "seeds": seeds,
-             "preset": preset, "steps": steps, "train-seconds": train_seconds, "dataset": dataset, "device": device,
-             "out": out and str(out), "name": name, "address": address, "cpus-per-run": cpus_per_run,
-             "gpus-per-run": gpus_per_run, "checkpoint-dir": checkpoint_dir and str(checkpoint_dir),
-             "max-retries": max_retries, "data-dir": data_dir and str(data_dir), "checkpoint-every": checkpoint_every,
-             "plugin": plugin or None, "until-converged": until_converged or None, "curve-every": curve_every,
-             "min-delta": min_delta, "patience": patience, "max-epochs": max_epochs, "curve-samples": curve_samples}
+    flags = {key: str(value) if isinstance(value, Path) else value for key, value in given.items()}
     warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)  # noqa: E731
     definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
@@ -231,7 +175,7 @@ def train_classifier_command(
     epochs: int = typer.Option(4, "--epochs", help="Training epochs."),
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", help="Weights file (default: the pinned one in the package)."),
-    data_dir: Optional[Path] = DataDir,
+    data_dir: DataDir = None,
 ):
     """Retrain the fixed MNIST classifier behind the *_mnist metrics and print its accuracy."""
     from bench.eval import CLASSIFIER_PATH, CLASSIFIER_SHA256, save_classifier, train_classifier
@@ -252,12 +196,12 @@ def eval_command(
     samples: Optional[int] = typer.Option(None, "--samples", help="Generated samples (default: the run's preset)."),
     inception_samples: Optional[int] = typer.Option(None, "--inception-samples",
                                                     help="Samples for fid_inception (0: skip; default: preset, GPU only)."),
-    device: str = typer.Option("auto", "--device", "-d"),
+    device: Device = "auto",
     dataset: Optional[str] = typer.Option(None, "--dataset", help="The dataset the run trained on (default: the "
                                                                   "checkpoint's; another one is refused)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON here."),
-    data_dir: Optional[Path] = DataDir,
-    plugin: Optional[list[str]] = Plugins,
+    data_dir: DataDir = None,
+    plugin: Plugins = None,
     best: bool = typer.Option(False, "--best", help="The generator of the run's best curve point, not its last."),
 ):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
@@ -293,9 +237,8 @@ def eval_command(
     G = restore_generator(variant, payload, checkpoint, data_spec.shape, best).to(target)
     step = payload["state"]["best"]["step"] if best else payload["state"]["step"]
     data = data_spec.load(data_dir)
-    evaluator = Evaluator(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, data["reference_images"], target,
-                          cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir,
-                          inception_samples=inception_samples)
+    evaluator = Evaluator.for_run(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, target, data_dir,
+                                  data["reference_images"], inception_samples=inception_samples)
     with use_device(target):
         metrics, seconds = evaluator.final(G, samples)
     table = Table(title=f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} ({seconds:.1f} s)")
@@ -336,7 +279,7 @@ def report(
 def compare_machines_command(
     machine_a: Path = typer.Argument(..., help="Results of one machine (records under it)."),
     machine_b: Path = typer.Argument(..., help="Results of another machine, same variants, seeds and preset."),
-    fmt: str = FormatOption,
+    fmt: Format = "table",
 ):
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
     from rich.markup import escape
@@ -362,7 +305,7 @@ def compare_machines_command(
 @clean_errors
 def speed(
     variants: str = typer.Option("all", "--variants", "-v", help="'all' or NAME[,NAME...]."),
-    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N."),
+    device: Device = "auto",
     batch_sizes: str = typer.Option("64", "--batch-sizes", "-b", help="Batch size(s), comma-separated."),
     repeats: int = typer.Option(5, "--repeats", help="Timed repeats of each side, alternating."),
     steps: int = typer.Option(20, "--steps", help="Generator updates per timed repeat."),
@@ -370,8 +313,8 @@ def speed(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads (steadier CPU figures)."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Probe each side's peak memory in a subprocess."),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
-    data_dir: Optional[Path] = DataDir,
-    fmt: str = FormatOption,
+    data_dir: DataDir = None,
+    fmt: Format = "table",
 ):
     """Time the fast path against the tutorial loop (the yardstick), side by side; write <out>/speed/<device>/."""
     from bench.speed.compare import SPEED_COLUMNS, SPEED_TITLE, frame_records, run_speed

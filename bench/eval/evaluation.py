@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from bench.data import assets
 from bench.data.datasets import Dataset
 from bench.errors import BenchError
 from bench.presets import Preset
@@ -53,6 +54,14 @@ class Evaluator:
     inception_samples: int | None = None  # None: the preset's choice
     inception: dict = field(default_factory=dict)  # sha256 and source of the Inception weights used
     curve_samples: int | None = None  # None: the preset's eval_samples
+
+    @classmethod
+    def for_run(cls, z_dim: int, preset: Preset, dataset: Dataset, device: torch.device, data_dir: Path | None,
+                reference_images: torch.Tensor, **options) -> "Evaluator":
+        """The evaluator of a run or of a saved generator: reference statistics are cached
+        beside the data, in DATA_DIR/fid-cache, wherever the scoring happens."""
+        return cls(z_dim, preset, dataset, reference_images, device,
+                   cache_dir=Path(data_dir or assets.default_data_dir()) / "fid-cache", data_dir=data_dir, **options)
 
     def curve(self, G: torch.nn.Module, step: int) -> dict:
         fake = sample_uint8(G, self.z_dim, self.curve_samples or self.preset.eval_samples, self.device,

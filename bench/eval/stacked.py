@@ -24,13 +24,13 @@ from torch_fidelity.metric_fid import (
 )
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
+from bench.data.datasets import STACK_DEPTH
 from bench.eval import classifier
 from bench.eval.classifier import NUM_CLASSES, load_classifier
 from bench.eval.cache import trusted_reference
 from bench.eval.quality import MNIST_BATCH, _extract, _options, full_float32, reference_cache_name
 
 STACKED_EXTRACTOR = "gan-bench-stacked-mnist-classifier"
-STACK_DEPTH = 3
 NUM_MODES = NUM_CLASSES ** STACK_DEPTH
 STACKED_FEATURES = "384"
 STACKED_LOGITS = "digit_logits"

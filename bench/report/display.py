@@ -6,20 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from bench.report.figures import BUDGET, CLIPPED_NOTE, CONVERGENCE, STATUSES, SYSTEMS, Figure
 from bench.report.loading import dig, is_number
-from bench.report.summary import best_figures, dataset_of, fid_key_of, present_figures
-
-if TYPE_CHECKING:
-    from bench.report.study import Study
-
-
-def format_number(value, fmt: str, scale: float = 1.0) -> str:
-    return "" if not is_number(value) or not math.isfinite(value) else fmt.format(value * scale)
+from bench.report.study import Study
+from bench.report.summary import best_figures, dataset_of, fid_key_of, format_number, present_figures
 
 
 def format_figure(row, figure: Figure, prefix: str = "") -> str:

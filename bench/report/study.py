@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from bench.records import RERUN_BEST, SEARCH
-from bench.report.display import format_number
 from bench.report.loading import dig, is_number
-from bench.report.summary import fid_key_of, group_by_variant
+from bench.report.summary import fid_key_of, format_number, group_by_variant
 
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0

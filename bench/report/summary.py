@@ -215,3 +215,7 @@ def problem_runs(records: list[dict]) -> pd.DataFrame:
                          "diverged_at_step": r.get("diverged_at_step"),
                          "error": error[0][:120] if error else "", "run_id": r["run_id"]})
     return pd.DataFrame(rows, columns=["variant", "seed", "status", "diverged_at_step", "error", "run_id"])
+
+
+def format_number(value, fmt: str, scale: float = 1.0) -> str:
+    return "" if not is_number(value) or not math.isfinite(value) else fmt.format(value * scale)

@@ -57,6 +57,12 @@ class Tally:
     best: dict = field(default_factory=dict)  # variant -> (fid, config_index)
     errors: list = field(default_factory=list)
 
+    def lost(self, label: str, why: str) -> None:
+        """A run of this invocation that ended without a record (its task failed or was lost)."""
+        self.failed += 1
+        self.failed_here += 1
+        self.errors.append(f"{label}: {why}")
+
 
 def task_device(settings: EngineSettings) -> str:
     if settings.device == "auto":
@@ -192,29 +198,14 @@ def check_settings(settings: EngineSettings) -> None:
 # ---------------------------------------------------------------- the driver
 
 
-class StopSignal:
-    def __init__(self):
-        self.signum: int | None = None
-
-    def __enter__(self):
-        def handler(signum, frame):
-            self.signum = self.signum or signum
-
-        self.previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *exc):
-        for s, old in self.previous.items():
-            signal.signal(s, old)
-        return False
-
-
 def run_tasks(runs: list[StudyRun], definition: StudyDefinition, settings: EngineSettings, write, tally: Tally,
               show, slots: int) -> None:
     """Submit every run, write each record as it arrives, resubmit runs a signal stopped.
     `write(result)` stores a finished run's record; `show(tally, running)` redraws."""
     import ray
     from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+    from bench.train.runner import signals_request_stop
 
     root = Path(settings.checkpoint_dir).resolve()
     threads = max(1, int(settings.cpus_per_run))
@@ -229,7 +220,7 @@ def run_tasks(runs: list[StudyRun], definition: StudyDefinition, settings: Engin
                              threads)
 
     pending = {submit(run): run for run in runs}
-    with StopSignal() as stop:
+    with signals_request_stop() as stop:
         while pending:
             show(tally, min(len(pending), slots))
             if stop.signum is not None:
@@ -242,24 +233,17 @@ def run_tasks(runs: list[StudyRun], definition: StudyDefinition, settings: Engin
                 except TaskCancelledError:
                     continue
                 except RayTaskError as error:
-                    cause = error.as_instanceof_cause()
-                    tally.failed += 1
-                    tally.failed_here += 1
-                    tally.errors.append(f"{run.label}: {first_line(cause)}")
+                    tally.lost(run.label, first_line(error.as_instanceof_cause()))
                     continue
                 except RayError as error:  # its worker or node died more often than max_retries
-                    tally.failed += 1
-                    tally.failed_here += 1
-                    tally.errors.append(f"{run.label}: {type(error).__name__} after {settings.max_retries} retries")
+                    tally.lost(run.label, f"{type(error).__name__} after {settings.max_retries} retries")
                     continue
                 if "interrupted_at_step" not in result:
                     write(result)
                 elif stop.signum is None and attempts[run.key] <= settings.max_retries:
                     pending[submit(run)] = run  # a signal of its own stopped it at a checkpoint
                 elif stop.signum is None:
-                    tally.failed += 1
-                    tally.failed_here += 1
-                    tally.errors.append(f"{run.label}: stopped by a signal {attempts[run.key]} times")
+                    tally.lost(run.label, f"stopped by a signal {attempts[run.key]} times")
         show(tally, 0)
 
 

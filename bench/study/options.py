@@ -4,79 +4,34 @@ from them the runs to start: the search, or the rerun of each variant's best con
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from bench.data.datasets import get_dataset
 from bench.presets import PRESETS
 from bench.errors import BenchError
+from bench.options import declared, defaults, problem, type_problem
 from bench.plugins import absolute_specs, load_plugins
 from bench.train.runner import RunPlan, rule_of
 from bench.study.engine import EngineSettings
+from bench.study.settings import StudySettings
 from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
 from variants import pairings, select_variants
 
-DEFAULTS = {
-    "variants": None, "arch": None, "loss": None, "space": None, "configs": None, "seeds": 1, "preset": "quick",
-    "dataset": "mnist",
-    "steps": None, "train-seconds": None, "device": "auto", "out": None, "name": None, "address": None,
-    "cpus-per-run": 1.0, "gpus-per-run": 0.0, "checkpoint-dir": None, "max-retries": 3, "data-dir": None,
-    "checkpoint-every": None, "plugin": None,
-    "until-converged": False, "curve-every": None, "min-delta": None, "patience": None, "max-epochs": None,
-    "curve-samples": None,
-}
-TYPES = {
-    "variants": (str, list), "arch": (str, list), "loss": (str, list), "space": (str, dict), "configs": int,
-    "seeds": int, "preset": str, "dataset": str,
-    "steps": int, "train-seconds": (int, float), "device": str, "out": str, "name": str, "address": str,
-    "cpus-per-run": (int, float), "gpus-per-run": (int, float), "checkpoint-dir": str, "max-retries": int,
-    "data-dir": str, "checkpoint-every": int, "plugin": (str, list),
-    "until-converged": bool, "curve-every": int, "min-delta": (int, float), "patience": int,
-    "max-epochs": (int, float), "curve-samples": int,
-}
+# The study file's keys, their defaults and types: the options of `gan-bench study`.
+DEFAULTS = defaults(StudySettings)
+SPECS = {spec.key: (spec, kind) for _, spec, kind, _ in declared(StudySettings) if spec.in_file}
 # The convergence rule's options, as `RunPlan` names them (bench/train/convergence.py).
 RULE_KEYS = {"curve-every": "curve_every", "min-delta": "min_delta", "patience": "patience",
              "max-epochs": "max_epochs", "curve-samples": "curve_samples"}
 
 
-# What a study file's value must be beyond its type; checked as the file is read, so that
-# the error names the key's line.
-def _finite(value) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)
-
-
-LIMITS = {
-    "configs": (lambda v: v >= 1, "at least 1"),
-    "seeds": (lambda v: v >= 1, "at least 1"),
-    "steps": (lambda v: v >= 1, "at least 1"),
-    "train-seconds": (lambda v: _finite(v) and v > 0, "a positive number"),
-    "cpus-per-run": (lambda v: _finite(v) and v > 0, "a positive number"),
-    "gpus-per-run": (lambda v: _finite(v) and v >= 0, "0 or more"),
-    "max-retries": (lambda v: v >= 0, "0 or more"),
-    "checkpoint-every": (lambda v: v >= 1, "at least 1"),
-    "curve-every": (lambda v: v >= 1, "at least 1"),
-    "min-delta": (lambda v: _finite(v) and 0 < v < 1, "between 0 and 1"),
-    "patience": (lambda v: v >= 1, "at least 1"),
-    "max-epochs": (lambda v: _finite(v) and v > 0, "a positive number"),
-    "curve-samples": (lambda v: v >= 2, "at least 2"),
-}
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "a table",
-              bool: "true or false"}
-
-
 def value_problem(key: str, value) -> str | None:
-    """Why a study file's value for `key` is unusable, or None."""
-    kinds = TYPES[key] if isinstance(TYPES[key], tuple) else (TYPES[key],)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int
-        wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds if k is not int or float not in kinds))
-        return f"{key} must be {wanted}, got {type(value).__name__}"
-    if isinstance(value, list) and key != "space" and not all(isinstance(v, str) for v in value):
-        return f"{key} must be a list of strings, got {value!r:.60}"
-    check, what = LIMITS.get(key, (None, None))
-    if check is not None and not check(value):
-        return f"{key} must be {what}, got {value!r:.60}"
-    return None
+    """Why a study file's value for `key` is unusable, or None: its type, then the same
+    limits and choices the command line's option checks."""
+    spec, kind = SPECS[key]
+    reason = type_problem(spec, kind, value) or problem(spec, value)
+    return reason and reason.replace(spec.flags[0] + " ", key + " ", 1)
 
 
 SEARCH_NEEDS = ("variants", "space", "configs", "out")
@@ -91,14 +46,19 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
             where = f"{file}, line {line_of(text, key) or '?'}"
             if key not in DEFAULTS:
                 raise BenchError(f"{where}: unknown key {key!r}; known: {', '.join(DEFAULTS)}")
-            problem = value_problem(key, value)
-            if problem is not None:
-                raise BenchError(f"{where}: {problem}")
+            reason = value_problem(key, value)
+            if reason is not None:
+                raise BenchError(f"{where}: {reason}")
             settings[key] = value
-    settings.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    for key, value in given.items():  # the command line checked these; a caller of prepare() may not have
+        reason = problem(SPECS[key][0], value) if key in SPECS else None
+        if reason is not None:
+            raise BenchError(reason)
+    settings.update(given)
     if isinstance(settings["plugin"], str):
         settings["plugin"] = [settings["plugin"]]
-    for key in ("variants", "arch", "loss"):
+    for key in ("variants", "exclude", "arch", "loss"):
         if isinstance(settings[key], list):
             settings[key] = ",".join(settings[key])
     if (settings["arch"] is None) != (settings["loss"] is None):
@@ -159,7 +119,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         folder = Path(settings["out"])
         plugins = absolute_specs(settings["plugin"])
         load_plugins(plugins)
-        chosen = tuple(v.name for v in select_variants(settings["variants"]))
+        chosen = tuple(v.name for v in select_variants(settings["variants"], **({"exclude": settings["exclude"]} if settings["exclude"] else {})))
         definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],
                                      settings["preset"], settings["dataset"], settings["steps"],
                                      settings["train-seconds"], convergence_options(settings))

@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.train.convergence import Rule
-from bench.data.datasets import get_dataset
 from bench.errors import BenchError
-from bench.presets import PRESETS
 from bench.records import RERUN_BEST, SEARCH, load_record
-from bench.train.runner import RunPlan, check_convergence_options
+from bench.train.runner import RunPlan, check_budget
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 
@@ -98,15 +96,7 @@ def check_definition(definition: StudyDefinition) -> list[Variant]:
                          f"got {definition.configs}")
     if definition.seeds < 1:
         raise BenchError(f"--seeds must be at least 1, got {definition.seeds}")
-    if definition.preset not in PRESETS:
-        raise BenchError(f"unknown preset {definition.preset!r}; choose one of {', '.join(PRESETS)}")
-    get_dataset(definition.dataset)
-    for option, value in (("--steps", definition.steps), ("--train-seconds", definition.train_seconds)):
-        if value is not None and not value > 0:
-            raise BenchError(f"{option} must be a positive number, got {value}")
-    if definition.steps is not None and definition.train_seconds is not None:
-        raise BenchError("--steps and --train-seconds are two budgets; give one")
-    check_convergence_options(RunPlan(variants=[], seeds=[0], device=None, out=Path("."), **budget_fields(definition)))
+    check_budget(RunPlan(variants=[], seeds=[0], device=None, out=Path("."), **budget_fields(definition)))
     if definition.space.name == "defaults" and definition.configs != 1:
         raise BenchError("the defaults space has configuration 0 only: use --configs 1")
     return select_variants(",".join(definition.variants))

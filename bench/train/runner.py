@@ -23,15 +23,17 @@ from bench.data import assets
 from bench.train import convergence
 from bench.train.checkpoints import load_checkpoint, restore_state
 from bench.data.datasets import DATASETS, get_dataset
-from bench.devices import device_slug, use_device
+from bench.devices import device_slug, resolve_device, use_device
 from bench.errors import BenchError
 from bench.eval.evaluation import Evaluator, time_to_fid
 from bench.files import probe_writable
+from bench.options import check, declared, problem
 from bench.presets import PRESETS, budget_label, generator_steps
 from bench.train.protocol import Hooks, Interrupted, RunConfig, init_state, sample_grid, train, train_step
+from bench.train.settings import Budget, Convergence, RunSettings
 from bench.train.systems import MemoryProbe
 from bench.records import SCHEMA_VERSION, config_hash, environment, load_record, new_run_id, write_json_atomic
-from variants import Variant
+from variants import Variant, pairings, select_variants
 
 EXIT_DIVERGED = 3
 EXIT_FAILED = 4
@@ -77,26 +79,47 @@ class RunPlan:
         return root / device_slug(self.device)
 
 
+def plan_from(settings: RunSettings) -> RunPlan:
+    """The runs `gan-bench run`'s settings ask for (nothing is trained or written yet)."""
+    check(settings)  # the limits and choices the command line's options check too
+    if (settings.arch is None) != (settings.loss is None):
+        raise BenchError("--arch and --loss go together")
+    spec = ",".join(pairings(settings.arch, settings.loss)) if settings.arch else settings.variants
+    chosen = select_variants(spec, **({'exclude': settings.exclude} if settings.exclude else {}))
+    return RunPlan(variants=chosen, seeds=list(range(settings.seeds)), preset=settings.preset,
+                   dataset=settings.dataset, device=resolve_device(settings.device), out=Path(settings.out),
+                   steps=settings.steps, train_seconds=settings.train_seconds,
+                   checkpoint_every=settings.checkpoint_every, data_dir=settings.data_dir, resume=settings.resume,
+                   force=settings.force, compile=settings.compile, until_converged=settings.until_converged,
+                   curve_every=settings.curve_every, min_delta=settings.min_delta, patience=settings.patience,
+                   max_epochs=settings.max_epochs, curve_samples=settings.curve_samples)
+
+
 def check_plan(plan: RunPlan) -> None:
     """Refuse bad input before any training or writing starts."""
-    if plan.preset not in PRESETS:
-        raise BenchError(f"unknown preset {plan.preset!r}; choose one of {', '.join(PRESETS)}")
-    get_dataset(plan.dataset)
-    for option, value in (("--steps", plan.steps), ("--checkpoint-every", plan.checkpoint_every),
-                          ("--train-seconds", plan.train_seconds)):
-        if value is not None and not value > 0:
-            raise BenchError(f"{option} must be a positive number, got {value}")
-    if plan.steps is not None and plan.train_seconds is not None:
-        raise BenchError("--steps and --train-seconds are two budgets; give one")
-    check_convergence_options(plan)
+    check_budget(plan)
+    if plan.checkpoint_every is not None and plan.checkpoint_every < 1:
+        raise BenchError(f"--checkpoint-every must be at least 1, got {plan.checkpoint_every}")
     if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
     for folder in (plan.runs_dir, plan.checkpoints_dir):
         probe_writable(folder)
 
 
-RULE_OPTIONS = {"--curve-every": "curve_every", "--min-delta": "min_delta", "--patience": "patience",
-                "--max-epochs": "max_epochs", "--curve-samples": "curve_samples"}
+def check_budget(plan: RunPlan) -> None:
+    """What a run and a study both check of a budget: each option within its declared
+    limits and choices, then the rules that join them."""
+    for name, spec, _, _ in (*declared(Budget), *declared(Convergence)):
+        reason = problem(spec, getattr(plan, name))
+        if reason is not None:
+            raise BenchError(reason)
+    if plan.steps is not None and plan.train_seconds is not None:
+        raise BenchError("--steps and --train-seconds are two budgets; give one")
+    check_convergence_options(plan)
+
+
+# The options that shape the rule, by flag (their declaration: bench/train/settings.py).
+RULE_OPTIONS = {spec.flags[0]: name for name, spec, _, _ in declared(Convergence) if name != "until_converged"}
 
 
 def check_convergence_options(plan: RunPlan) -> None:
@@ -233,9 +256,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
             progress.update(task, completed=min(point["train_s"], config.train_seconds) if by_time else point["step"],
                             stats=f"{rate:,.0f} img/s  {losses}")
 
-    evaluator = Evaluator(variant.hparams.z_dim, preset, dataset, data["reference_images"], plan.device,
-                          cache_dir=Path(plan.data_dir or assets.default_data_dir()) / "fid-cache",
-                          data_dir=plan.data_dir, curve_samples=rule.curve_samples if rule else None)
+    evaluator = Evaluator.for_run(variant.hparams.z_dim, preset, dataset, plan.device, plan.data_dir,
+                                  data["reference_images"], curve_samples=rule.curve_samples if rule else None)
     hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
                   checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
                                    "history": history},

@@ -1,0 +1,89 @@
+"""What `gan-bench run` takes, declared once (bench/options.py says how), in pieces that
+`gan-bench study` shares: which variants, the budget, the convergence rule, where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from bench.data.assets import DATA_DIR_ENV
+from bench.data.datasets import DATASETS
+from bench.options import DEVICE_FORMS, DEVICE_PATTERN, FORMATS, option
+from bench.presets import PRESETS
+
+DEVICE = dict(pattern=(DEVICE_PATTERN, ", ".join(DEVICE_FORMS[:-1]) + " or " + DEVICE_FORMS[-1]))
+
+
+@dataclass
+class Selection:
+    variants: Optional[str] = option("all", "--variants", "-v", file_types=(str, list),
+                                     help="'all', or NAME[,NAME...]; a name may be a pattern ('wgan*').")
+    exclude: Optional[str] = option(None, "--exclude", file_types=(str, list),
+                                    help="NAME[,NAME...] (patterns too) to leave out of --variants.")
+    arch: Optional[str] = option(None, "--arch", file_types=(str, list),
+                                 help="With --loss: every ARCH+LOSS pairing of the two lists (e.g. --arch mlp "
+                                      "--loss ns,ls); with --variants in a study, both join.")
+    loss: Optional[str] = option(None, "--loss", file_types=(str, list),
+                                 help="With --arch: LOSS[,LOSS...] (ns, ls, wgan-gp, ...).")
+
+
+@dataclass
+class Budget:
+    preset: str = option("quick", "--preset", "-p", choices=tuple(PRESETS),
+                         help="Budget, cadence and sample counts (docs/guide.md).")
+    dataset: str = option("mnist", "--dataset", choices=tuple(DATASETS),
+                          help="stacked-mnist: 3 stacked digits, 1,000 modes.")
+    steps: Optional[int] = option(None, "--steps", minimum=1,
+                                  help="Generator updates (overrides the preset's budget).")
+    train_seconds: Optional[float] = option(None, "--train-seconds", above=0,
+                                            help="Training seconds per run, evaluation excluded (overrides the "
+                                                 "preset's budget: equal compute time).")
+
+
+@dataclass
+class Convergence:
+    until_converged: bool = option(False, "--until-converged",
+                                   help="Train until the best curve FID has not improved by --min-delta (2 %) over "
+                                        "the last --patience (3) curve points, one every --curve-every images (an "
+                                        "epoch), or until --max-epochs (20).")
+    curve_every: Optional[int] = option(None, "--curve-every", minimum=1,
+                                        help="With --until-converged: real images between curve points (default: "
+                                             "one epoch of the dataset).")
+    min_delta: Optional[float] = option(None, "--min-delta", above=0, below=1,
+                                        help="With --until-converged: the relative FID improvement that counts "
+                                             "(default 0.02).")
+    patience: Optional[int] = option(None, "--patience", minimum=1,
+                                     help="With --until-converged: curve points without such an improvement before "
+                                          "stopping (default 3).")
+    max_epochs: Optional[float] = option(None, "--max-epochs", above=0,
+                                         help="With --until-converged: the cap in epochs (default 20).")
+    curve_samples: Optional[int] = option(None, "--curve-samples", minimum=2,
+                                          help="With --until-converged: generated samples per curve point (default: "
+                                               "the final evaluation's, 10,000).")
+
+
+@dataclass
+class Where:
+    device: str = option("auto", "--device", "-d", **DEVICE, help="cuda:N picks a GPU; auto: CUDA when available.")
+    data_dir: Optional[Path] = option(None, "--data-dir", help=f"Where MNIST lives (default: ~/.cache/gan-bench; "
+                                                               f"or ${DATA_DIR_ENV}).")
+    plugin: Optional[list[str]] = option(None, "--plugin", file_types=(str, list),
+                                         help="A .py file or module that registers variants (repeatable); installed "
+                                              "entry points (gan_bench.variants) load anyway.")
+    checkpoint_every: Optional[int] = option(None, "--checkpoint-every", minimum=1,
+                                             help="Generator steps between checkpoints.")
+
+
+@dataclass
+class RunSettings(Where, Convergence, Budget, Selection):  # options listed Selection first
+    seeds: int = option(1, "--seeds", minimum=1, help="Number of training seeds (0..N-1).")
+    out: Path = option(Path("results"), "--out", "-o", help="Results directory (records under runs/<device-slug>/).")
+    resume: bool = option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints.")
+    force: bool = option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints.")
+    compile: bool = option(False, "--compile", help="torch.compile G and D, each on its own (D stays eager when its "
+                                                    "loss needs a double backward).")
+    threads: Optional[int] = option(None, "--threads", minimum=1,
+                                    help="torch CPU threads (default: torch's choice; recorded in env.threads).")
+    fmt: str = option("table", "--format", "-f", choices=FORMATS, help="The closing summary: table (for people), "
+                                                                      "json or csv (for scripts).")

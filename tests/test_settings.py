@@ -1,0 +1,81 @@
+"""Each option is declared once (bench/options.py): the command line, the study file and
+the Python API take the same options with the same limits and say the same words."""
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.data.datasets import DATASETS
+from bench.errors import BenchError
+from bench.options import FORMATS, declared
+from bench.presets import PRESETS
+from bench.study.options import DEFAULTS
+from bench.study.settings import StudySettings
+from bench.study.spaces import SPACES
+from bench.train.runner import plan_from
+from bench.train.settings import RunSettings
+
+runner = CliRunner()
+WIDE = {"COLUMNS": "300", "TERMINAL_WIDTH": "300"}
+
+
+def help_of(*command: str) -> str:
+    result = runner.invoke(app, [*command, "--help"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", ["run", "study"])
+def test_help_lists_every_preset_and_dataset_from_the_registries(command):
+    text = help_of(command)
+    for name in [*PRESETS, *DATASETS]:
+        assert name in text, name
+
+
+def test_study_help_lists_every_search_space_and_run_every_format():
+    assert all(name in help_of("study") for name in SPACES)
+    assert all(name in help_of("run") for name in FORMATS)
+
+
+def test_study_file_keys_are_the_study_options_long_names():
+    flags = {spec.flags[0] for _, spec, _, _ in declared(StudySettings)}
+    assert set(DEFAULTS) == {flag.lstrip("-") for flag in flags}
+    text = help_of("study")
+    for flag in flags:
+        assert flag in text, flag
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: "), line
+    return line
+
+
+@pytest.mark.parametrize("option, field, value, words", [
+    ("--min-delta", "min_delta", 2.0, "--min-delta must be between 0 and 1, got 2"),
+    ("--seeds", "seeds", 0, "--seeds must be at least 1, got 0"),
+    ("--preset", "preset", "huge", "unknown preset 'huge'; choose one of " + ", ".join(PRESETS)),
+    ("--device", "device", "tpu", "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
+])
+def test_the_command_line_and_the_python_api_refuse_a_value_in_the_same_words(tmp_path, option, field, value, words):
+    typed = f"{value:g}" if isinstance(value, float) else str(value)
+    assert words in one_error_line(runner.invoke(app, ["run", option, typed, "--out", str(tmp_path)]))
+    with pytest.raises(BenchError) as refused:
+        plan_from(RunSettings(out=tmp_path, **{field: value}))
+    assert words in str(refused.value)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+def test_a_study_file_value_is_refused_in_the_command_line_s_words(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('variants = "vanilla"\nspace = "defaults"\nconfigs = 1\nout = "x"\nmin-delta = 2.0\n')
+    line = one_error_line(runner.invoke(app, ["study", str(path)]))
+    assert f"{path}, line 5: min-delta must be between 0 and 1, got 2" in line
+    line = one_error_line(runner.invoke(app, ["study", "--variants", "vanilla", "--space", "defaults", "--configs",
+                                              "1", "--out", str(tmp_path / "s"), "--min-delta", "2"]))
+    assert "--min-delta must be between 0 and 1, got 2" in line
+
+
+def test_an_unknown_option_is_one_error_line():
+    assert "No such option: --bogus" in one_error_line(runner.invoke(app, ["run", "--bogus"]))
