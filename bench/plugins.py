@@ -1,7 +1,9 @@
-"""Plug-ins: a user's own variants, losses and architectures, without editing gan-bench.
+"""Plug-ins: a user's own variants, losses, architectures and optimizers, without editing
+gan-bench.
 
 A plug-in is Python code that calls `variants.register_variant` (and, for something new,
-`register_loss` / `register_arch`) when imported. It reaches gan-bench three ways:
+`register_loss` / `register_arch` / `register_optimizer`) when imported. It reaches
+gan-bench three ways:
 
 - a file: `gan-bench run --plugin my_gans.py` (imported from its path);
 - a module on the Python path: `gan-bench run --plugin my_package.gans`;
@@ -27,20 +29,19 @@ from bench.errors import BenchError
 ENTRY_POINT_GROUP = "gan_bench.variants"
 
 
-def registry_snapshot() -> list[tuple[dict, dict]]:
-    from variants.archs import ARCH_SPECS, ARCHS
+def registry_snapshot() -> list[tuple]:
+    """What plug-ins may register into: variants, losses, architectures and optimizers."""
+    from variants.archs import ARCH_SPECS
     from variants.losses import LOSSES
     from variants.optimizers import OPTIMIZERS
-    from variants.provenance import SOURCES
     from variants.registry import VARIANTS
 
-    return [(table, dict(table)) for table in (VARIANTS, LOSSES, ARCHS, ARCH_SPECS, OPTIMIZERS, SOURCES)]
+    return [(registry, registry.snapshot()) for registry in (VARIANTS, LOSSES, ARCH_SPECS, OPTIMIZERS)]
 
 
 def restore(snapshot) -> None:
-    for table, saved in snapshot:
-        table.clear()
-        table.update(saved)
+    for registry, saved in snapshot:
+        registry.restore(saved)
 
 
 def import_file(path: Path):

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from variants import Variant
+from variants.named import Registry
 
 
 @dataclass(frozen=True)
@@ -31,27 +32,33 @@ class Preset:
     stacked_fid_threshold: float = 90.0
 
 
-PRESETS = {
-    "tiny": Preset("tiny", "a few steps, for tests", steps=4, log_every=2, checkpoint_every=2,
-                   eval_every_images=128, eval_samples=200, final_samples=500, stacked_samples=500),
+PRESETS: Registry[Preset] = Registry("preset")
+for _preset in (
+    Preset("tiny", "a few steps, for tests", steps=4, log_every=2, checkpoint_every=2,
+           eval_every_images=128, eval_samples=200, final_samples=500, stacked_samples=500),
     # time_to_fid waits for fid_mnist 30 here: dcgan ends its 2 epochs near 21, so 10 (the
     # paper preset's threshold) would never be reached on a CPU budget.
-    "quick": Preset("quick", "2 epochs of real images seen by D: all four variants in minutes on a 2-core CPU",
-                    epochs=2, log_every=50, checkpoint_every=250, eval_every_images=20_000, fid_threshold=30.0),
+    Preset("quick", "2 epochs of real images seen by D: all four variants in minutes on a 2-core CPU",
+           epochs=2, log_every=50, checkpoint_every=250, eval_every_images=20_000, fid_threshold=30.0),
     # Stacked MNIST's CPU budget: an epoch of its 128,000 stacks is 2,000 D steps, so `quick`'s two
     # epochs would take the whole zoo hours on 2 cores.
-    "one-epoch": Preset("one-epoch", "1 epoch of real images seen by D: Stacked MNIST on a 2-core CPU",
-                        epochs=1, log_every=50, checkpoint_every=250, eval_every_images=32_000,
-                        fid_threshold=30.0),
-    "paper": Preset("paper", "Lucic et al.'s MNIST budget: 20 epochs at batch 64", epochs=20, log_every=200,
-                    checkpoint_every=2000, eval_every_images=60_000, inception_samples=10000, fid_threshold=10.0,
-                    stacked_fid_threshold=30.0),
+    Preset("one-epoch", "1 epoch of real images seen by D: Stacked MNIST on a 2-core CPU",
+           epochs=1, log_every=50, checkpoint_every=250, eval_every_images=32_000, fid_threshold=30.0),
+    Preset("paper", "Lucic et al.'s MNIST budget: 20 epochs at batch 64", epochs=20, log_every=200,
+           checkpoint_every=2000, eval_every_images=60_000, inception_samples=10000, fid_threshold=10.0,
+           stacked_fid_threshold=30.0),
     # PacGAN's Stacked MNIST budget (its VEEGAN setup: 50 epochs at batch 64, i.e. 100,000 D
     # steps over 128,000 stacks); a curve point per epoch. Meant for a GPU.
-    "pacgan": Preset("pacgan", "PacGAN's Stacked MNIST budget: 50 epochs at batch 64 (for --dataset stacked-mnist)",
-                     epochs=50, log_every=500, checkpoint_every=5000, eval_every_images=128_000,
-                     inception_samples=0, fid_threshold=10.0, stacked_fid_threshold=30.0),
-}
+    Preset("pacgan", "PacGAN's Stacked MNIST budget: 50 epochs at batch 64 (for --dataset stacked-mnist)",
+           epochs=50, log_every=500, checkpoint_every=5000, eval_every_images=128_000,
+           inception_samples=0, fid_threshold=10.0, stacked_fid_threshold=30.0),
+):
+    PRESETS.register(_preset.name, _preset)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset of that name; an unknown one is a `variants.RegistryError` with close matches."""
+    return PRESETS.get(name)
 
 
 def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int | None = None,

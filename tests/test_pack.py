@@ -356,15 +356,19 @@ def test_a_batch_size_the_pack_does_not_divide_is_refused():
     check_variant(variant.with_hparams(batch_size=62))
 
 
-def test_a_logit_architecture_without_the_pack_option_is_refused(monkeypatch):
+def test_a_logit_architecture_without_the_pack_option_is_refused():
+    before = ARCH_SPECS.snapshot()
+
+    @variants.register_arch("plain")
     def build_plain(data_shape, z_dim, width, **_):
         return ARCHS["dcgan"](data_shape, z_dim, width)
 
-    monkeypatch.setitem(ARCHS, "plain", build_plain)
-    monkeypatch.setitem(ARCH_SPECS, "plain", ARCH_SPECS["dcgan"].__class__("plain", build_plain))
-    variant = replace(variants.get_variant("pacdcgan2"), name="plain-pack", arch="plain")
-    with pytest.raises(variants.BadVariant, match="architecture 'plain' does not take the arch option pack"):
-        check_variant(variant)
+    try:
+        variant = replace(variants.get_variant("pacdcgan2"), name="plain-pack", arch="plain")
+        with pytest.raises(variants.BadVariant, match="architecture 'plain' does not take the arch option pack"):
+            check_variant(variant)
+    finally:
+        ARCH_SPECS.restore(before)
 
 
 # ---------------------------------------------------------------- gan-bench list

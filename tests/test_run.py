@@ -56,17 +56,23 @@ def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(mnist_dir, 
     assert curves[0] != curves[1]
 
 
-def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(mnist_dir, tmp_path, monkeypatch):
+def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(mnist_dir, tmp_path):
+    from dataclasses import replace
+
     import variants
 
-    broken = variants.get_variant("lsgan").with_hparams(lr_d=1e12, lr_g=1e12)
-    monkeypatch.setitem(variants.VARIANTS, "lsgan", broken)
-    result = run_cli("--variants", "lsgan,vanilla", "--steps", "40", "--preset", "tiny", "--device", "cpu",
-                     "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+    broken = replace(variants.get_variant("lsgan").with_hparams(lr_d=1e12, lr_g=1e12), name="lsgan-huge-lr")
+    before = variants.VARIANTS.snapshot()
+    variants.register_variant(broken)
+    try:
+        result = run_cli("--variants", "lsgan-huge-lr,vanilla", "--steps", "40", "--preset", "tiny", "--device",
+                         "cpu", "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+    finally:
+        variants.VARIANTS.restore(before)
     statuses = {load_record(p)["variant"]: load_record(p) for p in records_in(tmp_path)}
     assert result.exit_code == 3
-    assert statuses["lsgan"]["status"] == "diverged"
-    assert 1 <= statuses["lsgan"]["diverged_at_step"] <= 40
+    assert statuses["lsgan-huge-lr"]["status"] == "diverged"
+    assert 1 <= statuses["lsgan-huge-lr"]["diverged_at_step"] <= 40
     assert statuses["vanilla"]["status"] == "ok"
     json.dumps(statuses)  # records stay valid JSON (no NaN)
 

@@ -16,7 +16,7 @@ from bench.errors import BenchError
 from bench.eval import stacked
 from bench.records import deterministic_view, load_record
 from test_reliability import assert_resume_gives, records_in, sigkill_after_a_checkpoint  # noqa: E402
-from variants import ARCH_SPECS, combine, get_variant
+from variants import ARCH_SPECS, RegistryError, combine, get_variant
 
 runner = CliRunner()
 CPU = torch.device("cpu")
@@ -241,8 +241,10 @@ def test_an_unknown_dataset_is_one_line_and_writes_nothing(mnist_dir, tmp_path):
 
 
 def test_get_dataset_names_the_choices():
-    with pytest.raises(BenchError, match="choose one of mnist, stacked-mnist"):
+    with pytest.raises(RegistryError, match="choose one of mnist, stacked-mnist"):
         datasets.get_dataset("fashion")
+    with pytest.raises(RegistryError, match="did you mean mnist"):
+        datasets.get_dataset("mnst")
 
 
 def test_the_stacked_presets_budgets_in_d_steps():

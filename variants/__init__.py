@@ -3,6 +3,7 @@ a new variant is one module that calls `register_variant`, imported here."""
 
 from variants.archs import ARCH_SPECS, ARCHS, register_arch
 from variants.losses import LOSSES, Loss, register_loss
+from variants.named import Registry, RegistryError
 from variants.optimizers import OPTIMIZERS, register_optimizer
 from variants.registry import (
     VARIANTS, BadVariant, Hparams, UnknownVariant, Variant, architectures_summary, combine, get_variant,
@@ -13,7 +14,8 @@ from variants import (  # noqa: F401  (registers them)
 )
 
 __all__ = [
-    "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "UnknownVariant",
+    "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "Registry",
+    "RegistryError", "UnknownVariant",
     "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
     "register_variant", "select_variants", "variant_from_config", "combine", "pairings",
 ]

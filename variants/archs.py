@@ -21,14 +21,15 @@ its largest singular value, through torch's `spectral_norm` parametrization) and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from variants.provenance import SOURCES, caller_source
+from variants.named import Registry, RegistryError
+from variants.provenance import caller_source
 
 D_OUTPUTS = {"logit": "one value per image", "image": "a reconstruction of its input (an autoencoder)"}
 
@@ -44,27 +45,40 @@ class ArchSpec:
     description: str = ""
 
 
-ARCHS: dict[str, Callable] = {}  # name -> builder
-ARCH_SPECS: dict[str, ArchSpec] = {}
+ARCH_SPECS: Registry[ArchSpec] = Registry("architecture")
+
+
+class Builders(Mapping[str, Callable]):
+    """ARCH_SPECS seen as name -> builder (`ARCHS[name](data_shape, z_dim, width)`), read
+    through ARCH_SPECS so that the two cannot disagree."""
+
+    def __getitem__(self, name: str) -> Callable:
+        return ARCH_SPECS[name].builder
+
+    def __contains__(self, name) -> bool:
+        return name in ARCH_SPECS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ARCH_SPECS)
+
+    def __len__(self) -> int:
+        return len(ARCH_SPECS)
+
+
+ARCHS = Builders()
 
 
 def register_arch(name: str, d_output: str = "logit", hparams: dict | None = None, description: str = ""):
+    """A decorator: `@register_arch("name")` over a builder adds it to ARCH_SPECS."""
     if d_output not in D_OUTPUTS:
-        raise ValueError(f"architecture {name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, got {d_output!r}")
+        raise RegistryError(f"architecture {name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, "
+                            f"got {d_output!r}")
     source = caller_source()
 
     def add(builder):
-        if name in ARCHS and SOURCES["arch", name] != source:
-            raise ValueError(f"architecture {name!r} is already registered (by {describe_source(SOURCES['arch', name])})")
-        ARCHS[name] = builder
-        ARCH_SPECS[name] = ArchSpec(name, builder, d_output, dict(hparams or {}), description)
-        SOURCES["arch", name] = source
+        ARCH_SPECS.register(name, ArchSpec(name, builder, d_output, dict(hparams or {}), description), source=source)
         return builder
     return add
-
-
-def describe_source(source) -> str:
-    return source if isinstance(source, str) else source["file"] or source["module"]
 
 
 def dcgan_init(module: nn.Module) -> None:

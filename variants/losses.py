@@ -32,8 +32,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from variants.archs import check_packable
-from variants.provenance import SOURCES, caller_source
+from variants.archs import D_OUTPUTS, check_packable
+from variants.named import Registry, RegistryError
+from variants.provenance import caller_source
 
 
 @dataclass(frozen=True)
@@ -80,20 +81,14 @@ def critic_gap(diag: dict | None, d_real: torch.Tensor, d_fake: torch.Tensor) ->
         note(diag, critic_gap=d_real.detach().mean() - d_fake.detach().mean())
 
 
-LOSSES: dict[str, Loss] = {}
+LOSSES: Registry[Loss] = Registry("loss")
 
 
 def register_loss(loss: Loss) -> Loss:
-    from variants.archs import D_OUTPUTS, describe_source
-
-    source = caller_source()
-    if loss.name in LOSSES and SOURCES["loss", loss.name] != source:
-        raise ValueError(f"loss {loss.name!r} is already registered (by {describe_source(SOURCES['loss', loss.name])})")
     if loss.d_output not in D_OUTPUTS:
-        raise ValueError(f"loss {loss.name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, got {loss.d_output!r}")
-    LOSSES[loss.name] = loss
-    SOURCES["loss", loss.name] = source
-    return loss
+        raise RegistryError(f"loss {loss.name!r}: d_output must be one of {', '.join(D_OUTPUTS)}, "
+                            f"got {loss.d_output!r}")
+    return LOSSES.register(loss.name, loss, source=caller_source())
 
 
 def ns_d_loss(D, real, fake, diag=None):

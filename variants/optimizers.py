@@ -8,17 +8,23 @@ asks for neither.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-OPTIMIZERS: dict[str, Callable] = {}
+from variants.named import Registry
+from variants.provenance import caller_source
+
+OPTIMIZERS: Registry[Callable] = Registry("optimizer")
 
 
 def register_optimizer(name: str):
+    """A decorator: `@register_optimizer("name")` over a factory adds it to OPTIMIZERS; a
+    name another module registered is refused, not replaced."""
+    source = caller_source()
+
     def add(factory):
-        OPTIMIZERS[name] = factory
-        return factory
+        return OPTIMIZERS.register(name, factory, source=source)
     return add
 
 

@@ -1,20 +1,21 @@
 """The variant registry: a variant is a named recipe of architecture + loss + the
 hyperparameters of the paper it comes from (timm-style: `register_variant`,
-`list_variants`, `get_variant`). The registry remembers which module registered each
-variant (`Variant.source`: "builtin", or the plug-in's module, file and sha256)."""
+`list_variants`, `get_variant`, `select_variants`; VARIANTS is a `variants.named.Registry`).
+The registry remembers which module registered each variant (`Variant.source`:
+"builtin", or the plug-in's module, file and sha256)."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field, replace
 
 import torch
 
-from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS, describe_source
+from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS
 from variants.losses import LOSSES
+from variants.named import Registry, RegistryError
 from variants.optimizers import OPTIMIZERS
-from variants.provenance import BUILTIN, SOURCES, caller_source
+from variants.provenance import BUILTIN, caller_source
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,10 @@ class Variant:
         return replace(self, hparams=replace(self.hparams, **changes))
 
 
-VARIANTS: dict[str, Variant] = {}
+VARIANTS: Registry[Variant] = Registry("variant")
 
-
-class UnknownVariant(KeyError):
-    def __str__(self):
-        return self.args[0]
+# Every registry's error, under the name the CLI and the callers have always caught.
+UnknownVariant = RegistryError
 
 
 class BadVariant(UnknownVariant):
@@ -110,7 +109,7 @@ def check_hparams(hp) -> None:
     if len(tuple(hp.betas)) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in hp.betas):
         raise BadVariant(f"hparams.betas must be two numbers in [0, 1), got {hp.betas!r}")
     if hp.optimizer not in OPTIMIZERS:
-        raise BadVariant(f"unknown optimizer {hp.optimizer!r}; known: {', '.join(sorted(OPTIMIZERS))}")
+        raise BadVariant(OPTIMIZERS.unknown_message(hp.optimizer))
 
 
 def check_pack_option(variant: Variant) -> None:
@@ -135,47 +134,37 @@ def check_pack_option(variant: Variant) -> None:
 
 
 def check_variant(variant: Variant) -> None:
-    for kind, name, known in (("architecture", variant.arch, ARCHS), ("loss", variant.loss, LOSSES)):
+    for name, known in ((variant.arch, ARCH_SPECS), (variant.loss, LOSSES)):
         if name not in known:
-            raise BadVariant(f"variant {variant.name!r}: unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+            raise BadVariant(f"variant {variant.name!r}: {known.unknown_message(name)}")
     check_pairing(variant.arch, variant.loss)
     check_hparams(variant.hparams)
     check_pack_option(variant)
 
 
 def register_variant(variant: Variant) -> Variant:
-    """Add `variant` under its name, remembering the module that registered it. A name
-    registered by another module, an unknown architecture or loss, a pairing whose D
-    outputs differ, bad hyperparameters, or a `pack` the architecture or batch size cannot
-    take raise `BadVariant`."""
+    """Add `variant` under its name, remembering the module that registered it. An unknown
+    architecture or loss, a pairing whose D outputs differ, bad hyperparameters, or a
+    `pack` the architecture or batch size cannot take raise `BadVariant`; a name another
+    module registered, the registry's `RegistryError` (an `UnknownVariant` too)."""
     source = caller_source()
-    if PAIRING_SEPARATOR in variant.name:
+    if is_pairing(variant.name):
         raise BadVariant(f"variant {variant.name!r}: a name with {PAIRING_SEPARATOR!r} would hide the pairing of that "
                          "name; choose another")
-    if variant.name in VARIANTS and SOURCES["variant", variant.name] != source:
-        raise BadVariant(f"variant {variant.name!r} is already registered "
-                         f"(by {describe_source(SOURCES['variant', variant.name])})")
     check_variant(variant)
-    variant = replace(variant, source=source)
-    VARIANTS[variant.name] = variant
-    SOURCES["variant", variant.name] = source
-    return variant
+    return VARIANTS.register(variant.name, replace(variant, source=source), source=source)
 
 
 def list_variants() -> list[str]:
-    return sorted(VARIANTS)
+    return VARIANTS.names()
 
 
 def get_variant(name: str) -> Variant:
     """A registered variant, or a pairing named ARCH+LOSS (see `combine`)."""
-    if name not in VARIANTS and PAIRING_SEPARATOR in name:
+    if name not in VARIANTS and is_pairing(name):
         arch, _, loss = name.partition(PAIRING_SEPARATOR)
         return combine(arch.strip(), loss.strip())
-    if name not in VARIANTS:
-        close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(list_variants())}"
-        raise UnknownVariant(f"unknown variant {name!r}{hint}")
-    return VARIANTS[name]
+    return VARIANTS.get(name)
 
 
 # A pairing's name: `combine` names it so, and `get_variant` builds one from such a name, so
@@ -183,13 +172,15 @@ def get_variant(name: str) -> Variant:
 PAIRING_SEPARATOR = "+"
 
 
+def is_pairing(name: str) -> bool:
+    return PAIRING_SEPARATOR in name
+
+
 def combine(arch: str, loss: str) -> Variant:
     """An architecture and a loss paired as Lucic et al. compared them: the loss brings
     its recipe (optimizer, n_critic, penalty) from the named variant that uses it, the
     architecture its width from the named variant built on it."""
-    for kind, name, known in (("architecture", arch, ARCHS), ("loss", loss, LOSSES)):
-        if name not in known:
-            raise UnknownVariant(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+    ARCH_SPECS.get(arch), LOSSES.get(loss)  # an unknown name is the registry's error
     check_pairing(arch, loss)
     recipe = next((v for v in VARIANTS.values() if v.loss == loss), None)
     shape = next((v for v in VARIANTS.values() if v.arch == arch), None)
@@ -200,7 +191,7 @@ def combine(arch: str, loss: str) -> Variant:
     hparams = replace(recipe.hparams if recipe else Hparams(), **sizes)
     # A per-sample gradient penalty needs a critic that does not normalize across the batch.
     arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and takes_option(arch, "d_norm") else {}
-    sources = [s for s in (SOURCES["loss", loss], SOURCES["arch", arch]) if s != BUILTIN]
+    sources = [s for s in (LOSSES.source(loss), ARCH_SPECS.source(arch)) if s != BUILTIN]
     return Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
                    paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
                    arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
@@ -216,7 +207,7 @@ def takes_option(arch: str, option: str) -> bool:
 def variant_from_config(config: dict) -> Variant:
     """Rebuild the exact variant a record or checkpoint was made with (its `config`)."""
     hparams = dict(config["hparams"], betas=tuple(config["hparams"]["betas"]))
-    known = VARIANTS.get(config["variant"])
+    known = VARIANTS.get(config["variant"], None)
     return Variant(name=config["variant"], arch=config["arch"], loss=config["loss"], hparams=Hparams(**hparams),
                    paper=known.paper if known else "", arch_options=dict(config["arch_options"]),
                    loss_options=dict(config["loss_options"]), source=config.get("source", BUILTIN))
@@ -232,13 +223,12 @@ def pairings(archs: str, losses: str) -> list[str]:
     return names
 
 
-def select_variants(spec: str) -> list[Variant]:
-    """'all' or a comma-separated list of names (registered variants or ARCH+LOSS pairings),
-    in the order given."""
-    names = list_variants() if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
-    if not names:
-        raise UnknownVariant("no variant named; use 'all' or NAME[,NAME...]")
-    return [get_variant(name) for name in dict.fromkeys(names)]
+def select_variants(spec: str, exclude: str | None = None) -> list[Variant]:
+    """The variants `spec` names, in the order given: 'all', or a comma-separated list of
+    registered names, fnmatch patterns over them ('wgan*') and ARCH+LOSS pairings, less
+    those `exclude` names (names, patterns or pairings). A name or pattern that matches
+    nothing, and an empty selection, raise `UnknownVariant`."""
+    return [get_variant(name) for name in VARIANTS.select(spec, exclude, also=is_pairing)]
 
 
 def architectures_summary(data_shape=(1, 28, 28)) -> str:

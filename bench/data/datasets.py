@@ -23,6 +23,7 @@ import torch
 
 from bench.data import assets
 from bench.errors import BenchError
+from variants.named import Registry
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,19 @@ def load_plain_mnist(data_dir: Path | None = None) -> dict:
             "sha256": dict(assets.MNIST_SHA256)}
 
 
-DATASETS = {
-    "mnist": Dataset("mnist", "MNIST: 60,000 training digits, scored against the 10,000 test digits",
-                     (1, 28, 28), load_plain_mnist, "fid_mnist", lambda preset: preset.final_samples,
-                     lambda preset: preset.fid_threshold),
-    "stacked-mnist": Dataset(
-        "stacked-mnist", "Stacked MNIST (PacGAN): 128,000 stacks of 3 training digits, 1,000 modes; scored "
-                         "against 26,000 stacks of test digits",
-        (STACK_DEPTH, 28, 28), load_stacked_mnist, "fid_stacked", lambda preset: preset.stacked_samples,
-        lambda preset: preset.stacked_fid_threshold, train_size=STACKED_TRAIN),
-}
+DATASETS: Registry[Dataset] = Registry("dataset")
+for _dataset in (
+    Dataset("mnist", "MNIST: 60,000 training digits, scored against the 10,000 test digits",
+            (1, 28, 28), load_plain_mnist, "fid_mnist", lambda preset: preset.final_samples,
+            lambda preset: preset.fid_threshold),
+    Dataset("stacked-mnist", "Stacked MNIST (PacGAN): 128,000 stacks of 3 training digits, 1,000 modes; scored "
+                             "against 26,000 stacks of test digits",
+            (STACK_DEPTH, 28, 28), load_stacked_mnist, "fid_stacked", lambda preset: preset.stacked_samples,
+            lambda preset: preset.stacked_fid_threshold, train_size=STACKED_TRAIN),
+):
+    DATASETS.register(_dataset.name, _dataset)
 
 
 def get_dataset(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise BenchError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+    """The dataset of that name; an unknown one is a `variants.RegistryError` with close matches."""
+    return DATASETS.get(name)

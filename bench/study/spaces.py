@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from variants import LOSSES, Variant
+from variants.named import Registry
 from variants.registry import takes_option
 
 KINDS = ("log-uniform", "uniform", "choice")
@@ -63,19 +64,21 @@ def choice(name, *values, losses=None):
     return Param(name, "choice", tuple(values), losses)
 
 
-SPACES = {
-    "lucic-wide": Space("lucic-wide", (
+SPACES: Registry[Space] = Registry("search space", hint="or give your own ranges in a study file")
+for _space in (
+    Space("lucic-wide", (
         log_uniform("lr", 1e-5, 1e-2), uniform("beta1", 0.0, 1.0), choice("beta2", 0.999),
         choice("n_critic", 1, 5), choice("d_norm", "batch", "none"),
         log_uniform("gp_weight", 1e-1, 1e2), log_uniform("clip", 1e-3, 1.0),
         log_uniform("lambda_k", 1e-4, 1e-2, losses=("began",)), uniform("gamma", 0.0, 1.0, losses=("began",)),
     )),
-    "lucic-narrow": Space("lucic-narrow", (
+    Space("lucic-narrow", (
         log_uniform("lr", 1e-4, 1e-3), choice("beta1", 0.5), choice("n_critic", 1),
         log_uniform("gp_weight", 1e-1, 1e1),
     )),
-    "defaults": Space("defaults"),
-}
+    Space("defaults"),
+):
+    SPACES.register(_space.name, _space)
 
 HPARAM_NAMES = ("lr", "beta1", "beta2", "n_critic")
 ARCH_OPTION_NAMES = ("d_norm",)
@@ -83,10 +86,8 @@ D_NORMS = ("batch", "none")
 
 
 def get_space(name: str) -> Space:
-    if name not in SPACES:
-        raise BenchError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)} "
-                         "or give your own ranges in a study file")
-    return SPACES[name]
+    """The named space; an unknown name is a `variants.RegistryError` with close matches."""
+    return SPACES.get(name)
 
 
 def applies(param: Param, variant: Variant) -> bool:
