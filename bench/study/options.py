@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.data.datasets import get_dataset
-from bench.presets import PRESETS
 from bench.errors import BenchError
 from bench.options import declared, defaults, problem, type_problem
 from bench.plugins import absolute_specs, load_plugins
@@ -91,8 +90,6 @@ def convergence_options(settings: dict) -> dict | None:
             raise BenchError(f"{', '.join('--' + key for key in given)} shape --until-converged's rule; "
                              "add --until-converged")
         return None
-    if settings["preset"] not in PRESETS:
-        raise BenchError(f"unknown preset {settings['preset']!r}; choose one of {', '.join(PRESETS)}")
     # The rule `gan-bench run` would make from the same options: one place fills in the defaults.
     plan = RunPlan(variants=[], seeds=[0], device=None, out=Path("."), preset=settings["preset"],
                    dataset=settings["dataset"], until_converged=True,
@@ -119,7 +116,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         folder = Path(settings["out"])
         plugins = absolute_specs(settings["plugin"])
         load_plugins(plugins)
-        chosen = tuple(v.name for v in select_variants(settings["variants"], **({"exclude": settings["exclude"]} if settings["exclude"] else {})))
+        chosen = tuple(v.name for v in select_variants(settings["variants"], exclude=settings["exclude"]))
         definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],
                                      settings["preset"], settings["dataset"], settings["steps"],
                                      settings["train-seconds"], convergence_options(settings))

@@ -85,7 +85,7 @@ def plan_from(settings: RunSettings) -> RunPlan:
     if (settings.arch is None) != (settings.loss is None):
         raise BenchError("--arch and --loss go together")
     spec = ",".join(pairings(settings.arch, settings.loss)) if settings.arch else settings.variants
-    chosen = select_variants(spec, **({'exclude': settings.exclude} if settings.exclude else {}))
+    chosen = select_variants(spec, exclude=settings.exclude)
     return RunPlan(variants=chosen, seeds=list(range(settings.seeds)), preset=settings.preset,
                    dataset=settings.dataset, device=resolve_device(settings.device), out=Path(settings.out),
                    steps=settings.steps, train_seconds=settings.train_seconds,
