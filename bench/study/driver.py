@@ -102,6 +102,8 @@ def run_study(definition: StudyDefinition, runs: list[StudyRun], settings: Engin
     if not left:
         return tally
     refuse_if_held(out)
+    if settings.tensorboard is not None:
+        probe_writable(settings.tensorboard)  # before Ray starts: the same one line as `gan-bench run`'s
     if settings.checkpoint_dir is None:
         settings.checkpoint_dir = Path(out) / "checkpoints"
     connect(settings.address)

@@ -44,6 +44,7 @@ class EngineSettings:
     data_dir: Path | None = None
     checkpoint_every: int | None = None
     plugins: tuple[str, ...] = ()  # file paths (absolute) or module names, loaded by every worker
+    tensorboard: Path | None = None  # absolute: each worker logs its runs into a folder of it
 
 
 @dataclass
@@ -103,6 +104,7 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
         plan = RunPlan(variants=[run.variant], seeds=[run.seed], device=target, out=Path(scratch),
                        **budget_fields(definition), checkpoint_every=settings.checkpoint_every,
                        data_dir=settings.data_dir, resume=True, checkpoint_dir=Path(checkpoint_dir),
+                       tensorboard=settings.tensorboard,
                        record_extra={"study": run.section(definition)})
         plan.runs_dir.mkdir(parents=True, exist_ok=True)
         plan.checkpoints_dir.mkdir(parents=True, exist_ok=True)

@@ -127,5 +127,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
                             checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
                             max_retries=settings["max-retries"],
                             data_dir=settings["data-dir"] and Path(settings["data-dir"]),
-                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins))
+                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins),
+                            # A worker's folder is not the driver's: the path is made absolute here.
+                            tensorboard=settings["tensorboard"] and Path(settings["tensorboard"]).absolute())
     return definition, runs, engine, folder

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 from bench.train.checkpoints import save_checkpoint
 from bench.train.convergence import CAPPED, CONVERGED, Rule, has_converged
@@ -211,15 +211,26 @@ def train_step(variant: Variant, state: GanState) -> tuple[torch.Tensor, torch.T
 
 
 @torch.no_grad()
-def sample_grid(variant: Variant, G: torch.nn.Module, path: Path, device: torch.device) -> None:
-    """Save G's images for a fixed latent batch (the same for every run and seed)."""
+def grid_images(variant: Variant, G: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """G's images, in [-1, 1] on the CPU, for a fixed latent batch (the same for every run
+    and seed, drawn from its own generator: the training RNG does not move)."""
     z = torch.randn(GRID_SIZE, variant.hparams.z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     was_training = G.training
     G.eval()
     images = G(z.to(device))
     G.train(was_training)
+    return images.cpu()
+
+
+def grid(images: torch.Tensor) -> torch.Tensor:
+    """`grid_images` laid out 8 to a row as one [C, H, W] image in [0, 1]."""
+    return make_grid(images, nrow=8, normalize=True, value_range=(-1, 1))
+
+
+def sample_grid(variant: Variant, G: torch.nn.Module, path: Path, device: torch.device) -> None:
+    """Save G's images for the fixed latent batch."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.cpu(), path, nrow=8, normalize=True, value_range=(-1, 1))
+    save_image(grid(grid_images(variant, G, device)), path)
 
 
 class Interrupted(Exception):

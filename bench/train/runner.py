@@ -65,6 +65,7 @@ class RunPlan:
     # A study keeps each configuration's checkpoints apart and may put them where every node
     # of a cluster reaches them; a plain run keeps them under `out`.
     checkpoint_dir: Path | None = None
+    tensorboard: Path | None = None  # --tensorboard: each run logs into a folder of it named by its run id
     record_extra: dict = field(default_factory=dict)  # top-level sections added to each record (a study's)
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
@@ -92,7 +93,8 @@ def plan_from(settings: RunSettings) -> RunPlan:
                    checkpoint_every=settings.checkpoint_every, data_dir=settings.data_dir, resume=settings.resume,
                    force=settings.force, compile=settings.compile, until_converged=settings.until_converged,
                    curve_every=settings.curve_every, min_delta=settings.min_delta, patience=settings.patience,
-                   max_epochs=settings.max_epochs, curve_samples=settings.curve_samples)
+                   max_epochs=settings.max_epochs, curve_samples=settings.curve_samples,
+                   tensorboard=settings.tensorboard and Path(settings.tensorboard))
 
 
 def check_plan(plan: RunPlan) -> None:
@@ -102,7 +104,7 @@ def check_plan(plan: RunPlan) -> None:
         raise BenchError(f"--checkpoint-every must be at least 1, got {plan.checkpoint_every}")
     if not plan.seeds or min(plan.seeds) < 0:
         raise BenchError("--seeds must be at least 1")
-    for folder in (plan.runs_dir, plan.checkpoints_dir):
+    for folder in (plan.runs_dir, plan.checkpoints_dir, *([plan.tensorboard] if plan.tensorboard else [])):
         probe_writable(folder)
 
 
@@ -249,7 +251,12 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
     task = progress.add_task(f"{variant.name} s{seed}", total=config.train_seconds if by_time else config.steps,
                              completed=state.train_s if by_time else state.step, stats="") if progress else None
 
+    board = open_board(plan, run_id, variant, state, images_per_step) if plan.tensorboard else None
+
     def on_log(point):
+        if board is not None:
+            with memory.window("tensorboard"):
+                board.log(point, state.G)
         if progress is not None:
             rate = point["images_seen"] / max(point["train_s"], 1e-9)
             losses = "diverged" if point["d_loss"] is None else f"D {point['d_loss']:.3f}  G {point['g_loss']:.3f}"
@@ -295,12 +302,16 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                 config.rule, outcome["stopped"] or outcome["status"], record["budget"], len(train_images),
                 outcome["systems"]["train_s"])
     except (Interrupted, BenchError, KeyboardInterrupt):
+        if board is not None:
+            board.close()  # what it wrote stays: a resumed run goes on from its checkpoint's step
         raise
     except Exception as error:  # one broken run must not take the others down
         record.update(status="failed", diverged_at_step=None, error=f"{type(error).__name__}: {error}",
                       traceback=traceback.format_exc(), curve=[],
                       budget=budget_counts(config, state.step),
                       systems={}, paths={}, metrics={}, feature_nets=evaluator.feature_nets())
+    if board is not None:
+        record["paths"]["tensorboard"] = str(board.folder)
     record["systems"]["wall_s"] = time.perf_counter() - tick
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = plan.runs_dir / f"{run_id}.json"
@@ -310,9 +321,19 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
         raise BenchError(f"could not write record {path}: {error.strerror or error}; "
                          "records already written are intact") from None
     plan.written.append(path)
+    if board is not None:
+        board.finish(record)
     if progress is not None:
         progress.update(task, stats=f"{record['status']}")
     return record
+
+
+def open_board(plan: RunPlan, run_id: str, variant: Variant, state, images_per_step: int):
+    """The run's TensorBoard log, `--tensorboard`/<run id>; a resumed run goes on in the same folder."""
+    from bench.train.board import Board  # tensorboard's import costs runs without --tensorboard nothing
+
+    return Board(Path(plan.tensorboard) / run_id, variant, plan.device, images_per_step, resumed_at=state.step,
+                 previous=state.curve[-1] if state.curve else None)
 
 
 # Figures of the final evaluation that are not scored again for the best generator: counts,

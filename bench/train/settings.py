@@ -73,6 +73,11 @@ class Where:
                                               "entry points (gan_bench.variants) load anyway.")
     checkpoint_every: Optional[int] = option(None, "--checkpoint-every", minimum=1,
                                              help="Generator steps between checkpoints.")
+    tensorboard: Optional[Path] = option(None, "--tensorboard",
+                                         help="Also log each run to TensorBoard, in a sub-folder named by its run "
+                                              "id: losses, diagnostics, curve FIDs, images/s and sample grids at log "
+                                              "points, and hyperparameters with final figures for the HParams tab "
+                                              "(view: tensorboard --logdir PATH).")
 
 
 @dataclass
