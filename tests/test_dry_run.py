@@ -169,3 +169,12 @@ def test_format_without_dry_run_is_refused_for_a_study(here):
     assert result.exit_code == 2
     assert "--format shapes what --dry-run prints" in result.output
     assert list(here.iterdir()) == []
+
+
+def test_a_time_budget_is_its_own_training_estimate(here):
+    alone = dry_run("--variants", "dcgan", "--preset", "quick", "--train-seconds", "30", "--out", "out")["runs"][0]
+    assert alone["train_s"] == 30 and alone["total_s"] is None and alone["train_from"] == "budget"
+    # At 1 ms per image, 30 s see 30,000 images: one curve point crossed, one at the end, and the final evaluation.
+    earlier_record(here / "out", "dcgan", 120.0, 22.0)
+    run = dry_run("--variants", "dcgan", "--preset", "quick", "--train-seconds", "30", "--out", "out")["runs"][0]
+    assert run["train_s"] == 30 and run["eval_s"] == pytest.approx((2 * 2000 + 10_000) / 1000)

@@ -217,6 +217,9 @@ def estimate(planned: Planned, measured: Measurements) -> dict:
         where = f" under {', '.join(map(str, measured.roots))}" if measured.roots else ""
         row["train_source"] = (f"no estimate: no earlier ok record of {variant.name} on {config.dataset.name} "
                                f"on {measured.slug}{where}, and no speed table row")
+        if config.train_seconds is not None:  # the budget is the training time; the curve points stay unknown
+            row.update(train_s=config.train_seconds, train_from="budget",
+                       train_source=f"the budget itself ({config.budget}); evaluation: {row['train_source']}")
         return row
     images = planned.images if planned.images is not None else config.train_seconds / per_image
     row["train_s"] = config.train_seconds if config.train_seconds is not None else images * per_image
