@@ -104,6 +104,11 @@ def list_command(plugin: Plugins = None, fmt: Format = "table"):
 @takes(RunSettings)
 def run(settings: RunSettings):
     """Train and measure each variant under the one protocol; write one record per run."""
+    if settings.dry_run:
+        from bench.estimate.dry_run import run_dry_run, show
+
+        show(run_dry_run(settings), settings.fmt, console)
+        raise typer.Exit(0)
     from bench.plugins import load_plugins
     from bench.train.protocol import Interrupted
     from bench.train.runner import exit_code, plan_from, progress_bar, run_benchmark
@@ -157,6 +162,11 @@ def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
 
     flags = {key: str(value) if isinstance(value, Path) else value for key, value in given.items()}
     warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)  # noqa: E731
+    if given.get("dry-run"):
+        from bench.estimate.dry_run import show, study_dry_run
+
+        show(study_dry_run(file, flags, rerun_best, warn), given.get("format", "table"), console)
+        raise typer.Exit(0)
     definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
     for line in tally.errors:

@@ -50,6 +50,8 @@ def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS)
                 raise BenchError(f"{where}: {reason}")
             settings[key] = value
     given = {k: v for k, v in flags.items() if v is not None}
+    if given.get("format") is not None and not given.get("dry-run"):
+        raise BenchError("--format shapes what --dry-run prints (a study shows its progress live); add --dry-run")
     for key, value in given.items():  # the command line checked these; a caller of prepare() may not have
         reason = problem(SPECS[key][0], value) if key in SPECS else None
         if reason is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from bench.options import option
+from bench.options import FORMATS, option
 from bench.study.spaces import SPACES
 from bench.train.settings import Budget, Convergence, Selection, Where
 
@@ -34,3 +34,8 @@ class StudySettings(Where, Convergence, Budget, Selection):
                                                                          "for cross-node resume.")
     max_retries: int = option(3, "--max-retries", minimum=0,
                               help="Reruns of a run whose worker or node dies.")
+    fmt: str = option("table", "--format", "-f", choices=FORMATS, in_file=False,
+                      help="With --dry-run: table (for people), json or csv (for scripts).")
+    dry_run: bool = option(False, "--dry-run", in_file=False,
+                           help="List the runs left and estimate their time, with as many at once as this machine's "
+                                "CPUs allow (--cpus-per-run); start and write nothing.")

@@ -213,19 +213,32 @@ def prime_libraries(variant: Variant, train_images: torch.Tensor, device: torch.
         train_step(variant, init_state(variant, train_images, device, seed=0))
 
 
+def run_config(variant: Variant, seed: int, plan: RunPlan, n_train: int) -> RunConfig:
+    """What `run_one` trains `variant` under: its budget in generator steps (the cap under
+    --until-converged), its cadence and the budget's label. A dry run estimates from it too."""
+    preset = PRESETS[plan.preset]
+    rule = rule_of(plan, n_train)
+    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
+    return RunConfig(variant, seed, preset, DATASETS[plan.dataset],
+                     convergence.cap_steps(rule, n_train, images_per_step) if rule else
+                     generator_steps(preset, variant, n_train, plan.steps, plan.train_seconds),
+                     plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
+                     rule.label() if rule else budget_label(preset, plan.steps, plan.train_seconds), rule)
+
+
+def config_section(config: RunConfig) -> dict:
+    """The record's `config`, hashed into the run's key: the configuration and where the
+    variant came from ("builtin", or a plug-in's module, file and sha256)."""
+    return {**config.describe(), "source": config.variant.source}
+
+
 def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Progress | None,
             should_stop) -> dict | None:
     train_images, dataset = data["train_images"], DATASETS[plan.dataset]
     preset = PRESETS[plan.preset]
-    rule = rule_of(plan, len(train_images))
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
-    config = RunConfig(variant, seed, preset, dataset,
-                       convergence.cap_steps(rule, len(train_images), images_per_step) if rule else
-                       generator_steps(preset, variant, len(train_images), plan.steps, plan.train_seconds),
-                       plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
-                       rule.label() if rule else budget_label(preset, plan.steps, plan.train_seconds), rule)
-    # Where the variant came from ("builtin", or a plug-in's module, file and sha256).
-    described = {**config.describe(), "source": variant.source}
+    config = run_config(variant, seed, plan, len(train_images))
+    rule = config.rule
+    described = config_section(config)
     cfg_hash = config_hash(described)
     key = f"{variant.name}-s{seed}-{cfg_hash}"
 

@@ -92,3 +92,6 @@ class RunSettings(Where, Convergence, Budget, Selection):  # options listed Sele
                                     help="torch CPU threads (default: torch's choice; recorded in env.threads).")
     fmt: str = option("table", "--format", "-f", choices=FORMATS, help="The closing summary: table (for people), "
                                                                       "json or csv (for scripts).")
+    dry_run: bool = option(False, "--dry-run", in_file=False,
+                           help="List the runs and estimate their time from this device's earlier records or speed "
+                                "table; train and write nothing.")
