@@ -355,6 +355,20 @@ def report(
             console.print(str(path), highlight=False, soft_wrap=True, markup=False)
 
 
+@app.command("index")
+@clean_errors
+def index_command(
+    results: Path = typer.Argument(Path("results"), help="The folder of published sets."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when RESULTS/README.md differs from "
+                                                      "what would be written."),
+):
+    """Write RESULTS/README.md: every published set under RESULTS, the commands that regenerate it, its headline figures."""
+    from bench.report.index import write_index
+
+    path = write_index(results, check=check)
+    console.print(f"{path} is up to date" if check else str(path), highlight=False, soft_wrap=True, markup=False)
+
+
 @app.command("compare-machines")
 @clean_errors
 def compare_machines_command(
@@ -393,7 +407,8 @@ def speed(
     warmup: int = typer.Option(3, "--warmup", help="Untimed generator updates of each side first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads (steadier CPU figures)."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Probe each side's peak memory in a subprocess."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory: writes OUT/speed/<device-slug>/ "
+                                                                   "(results/speed/ is ignored by git)."),
     data_dir: Optional[Path] = DataDir,
     fmt: str = FormatOption,
 ):
