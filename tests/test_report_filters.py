@@ -141,6 +141,22 @@ def test_a_run_without_checksums_joins_the_set_it_agrees_with(tmp_path):
     assert len(one.records) == 3
 
 
+def test_a_record_without_a_budget_label_has_its_presets_budget(tmp_path):
+    """Records from before budgets were labelled ran their preset's: they never join a set of
+    --until-converged runs of that preset, and --budget picks them by that label."""
+    root = tmp_path / "results"
+    old = make_record("dcgan", 0, fid=20.0)
+    del old["config"]["budget"], old["budget"]["label"]
+    write_record(root, old)
+    write_record(root, other("dcgan", 0, 8.0, "converged", budget="until converged (cap 20 epochs)"))
+    sets = report.split_sets(report.load_records(root)[0])
+    assert [(s.key["budget"], len(s.records)) for s in sets] == [("2 epochs", 1), ("until converged (cap 20 epochs)", 1)]
+    out = tmp_path / "old"
+    result = runner.invoke(app, ["report", str(root), "--budget", "2-epochs", "--format", "csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert list(csv_of(out)["fid_mnist_mean"]) == [20.0]
+
+
 def test_the_library_still_refuses_to_mix(mixed):
     with pytest.raises(BenchError, match="records mix"):
         report.write_report(mixed)

@@ -119,10 +119,8 @@ def budget_flags(record: dict) -> list[str]:
 
 def budget_cell(record: dict) -> str:
     label = budget_of(record)
-    if label:
-        return label
-    preset = PRESETS.get(record["config"]["preset"])  # records from before budgets were recorded ran the preset's
-    return f"{budget_label(preset)} (the preset's)" if preset else "not recorded"
+    recorded = record["config"].get("budget") or dig(record, "budget", "label")
+    return label if recorded or not label else f"{label} (the preset's: not recorded)"
 
 
 def fid_headline(records: list[dict]) -> str:

@@ -3,9 +3,9 @@
 filters that pick some of them (`gan-bench report --preset/--dataset/--variants/--device`).
 
 A set is what `check_comparable` accepts: one dataset, device, preset, budget, protocol and
-pair of feature networks, and one study or none. A value a record lacks (a failed run has no
-feature-net checksums, an older record no budget label) conflicts with nothing, so such a
-record joins the set it agrees with.
+pair of feature networks, and one study or none. A checksum a record lacks (a failed run has
+none) conflicts with nothing, so such a record joins the set it agrees with; a record without
+a budget label (from before there were labels) has its preset's budget.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.errors import BenchError
+from bench.presets import PRESETS, budget_label
 from bench.report.loading import dig
 from bench.report.summary import COMPARABLE, dataset_of
 
@@ -32,7 +33,13 @@ def slug(text: str) -> str:
 
 
 def budget_of(record: dict) -> str | None:
-    return record["config"].get("budget") or dig(record, "budget", "label")
+    """A record's budget label; a record from before budgets were labelled ran its preset's
+    (so that it never joins a set of --until-converged or --steps runs of that preset)."""
+    label = record["config"].get("budget") or dig(record, "budget", "label")
+    if label:
+        return label
+    preset = PRESETS.get(record["config"]["preset"])
+    return budget_label(preset) if preset else None
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class RecordSet:
         return self.key["study id"]
 
     def describe(self) -> str:
-        budget = budget_of(self.records[0]) or "budget not recorded"
+        budget = self.key["budget"] or "budget not recorded"
         study = f", study {self.study}" if self.study else ""
         return (f"{self.key['dataset']}, {self.key['preset']} preset, {budget} on {self.device}{study} "
                 f"({len(self.records)} run{'s' if len(self.records) != 1 else ''})")
@@ -113,13 +120,12 @@ class RecordSet:
     def flags(self) -> list[str]:
         """The filters that pick this set alone from any folder."""
         flags = ["--device", self.device, "--dataset", self.key["dataset"], "--preset", self.key["preset"]]
-        budget = budget_of(self.records[0])
-        flags += ["--budget", slug(budget)] if budget else []
+        flags += ["--budget", slug(self.key["budget"])] if self.key["budget"] else []
         return flags + ["--study", self.study or NO_STUDY]
 
 
 def key_of(record: dict) -> dict:
-    return {label: value_of(record) for label, value_of in COMPARABLE.items()}
+    return {**{label: value_of(record) for label, value_of in COMPARABLE.items()}, "budget": budget_of(record)}
 
 
 def agrees(key: dict, other: dict) -> bool:
@@ -148,7 +154,7 @@ def split_sets(records: list[dict]) -> list[RecordSet]:
 
 def name_sets(sets: list[RecordSet]) -> None:
     for s in sets:
-        parts = [s.key["dataset"], s.key["preset"], budget_of(s.records[0])] + (["study", s.study] if s.study else [])
+        parts = [s.key["dataset"], s.key["preset"], s.key["budget"]] + (["study", s.study] if s.study else [])
         s.name = "-".join(slug(p) for p in parts if p)
     # Two sets of one device alike in all the above differ in protocol or feature networks.
     clashes = Counter((s.device, s.name) for s in sets)
