@@ -58,15 +58,23 @@ bench-compare: install
 SEEDS ?= 3
 SLUG = $(shell $(BIN)/python -c "from bench.devices import device_slug, resolve_device; print(device_slug(resolve_device('$(DEVICE)')))")
 
-.PHONY: publish-runs publish-speed publish-stacked
+.PHONY: publish-runs publish-speed publish-stacked results-index
 publish: publish-runs publish-speed
+
+# results/README.md, the list of every published set with the commands that regenerate it and its
+# headline figures, generated from the records; each publish target rewrites it at its end.
+# `gan-bench index results --check` (run by the tests) fails when the committed file is out of date.
+results-index: install
+	$(BIN)/gan-bench index results
 
 publish-runs: fetch
 	$(BIN)/gan-bench run --variants all --seeds $(SEEDS) --preset $(PRESET) --device $(DEVICE) --out results/$(SLUG)
 	$(BIN)/gan-bench report results/$(SLUG) --out results/$(SLUG)
+	$(BIN)/gan-bench index results
 
 publish-speed: fetch
 	$(BIN)/gan-bench speed --variants all --device $(DEVICE) --threads 1 --out results/$(SLUG)
+	$(BIN)/gan-bench index results
 
 # Stacked MNIST (1,000 modes) under results/<device-slug>/stacked-mnist/: on a 2-core CPU the
 # one-epoch preset takes 3 to 5 minutes a run (about an hour for these four variants x 3 seeds);
@@ -77,6 +85,7 @@ STACKED_PRESET ?= one-epoch
 publish-stacked: fetch
 	$(BIN)/gan-bench run --dataset stacked-mnist --variants $(STACKED_VARIANTS) --seeds $(SEEDS) --preset $(STACKED_PRESET) --device $(DEVICE) --out results/$(SLUG)/stacked-mnist
 	$(BIN)/gan-bench report results/$(SLUG)/stacked-mnist --out results/$(SLUG)/stacked-mnist
+	$(BIN)/gan-bench index results
 
 # Lucic et al.'s protocol on this machine, under results/<device-slug>/study-lucic-narrow: the
 # narrow search (8 configurations of each original variant, configuration 0 their defaults),
@@ -90,6 +99,7 @@ publish-study: fetch
 	$(BIN)/gan-bench study --variants $(STUDY_VARIANTS) --space lucic-narrow --configs $(STUDY_CONFIGS) --seeds 1 --preset $(PRESET) --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench study --rerun-best --seeds 3 --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench report $(STUDY_DIR) --out $(STUDY_DIR)
+	$(BIN)/gan-bench index results
 
 # Every named variant trained until its FID curve stops improving (--until-converged; cap 20
 # epochs), SEEDS seeds, under results/<device-slug>/converged: seed-major rounds, two runs at a
@@ -101,3 +111,4 @@ CONVERGED_WORKERS ?= 2
 .PHONY: publish-converged
 publish-converged: fetch
 	$(BIN)/python scripts/publish_converged.py --variants all --seeds $(SEEDS) --workers $(CONVERGED_WORKERS) --device $(DEVICE) --out $(CONVERGED_DIR)
+	$(BIN)/gan-bench index results

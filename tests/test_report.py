@@ -172,7 +172,7 @@ def markdown_tables(text):
 
 def test_every_format_is_written_parses_back_and_names_its_command(results):
     paths = report.write_report(results)
-    out = results / SLUG  # the default: RESULTS/<device-slug>/
+    out = results / "reports" / SLUG  # the default: RESULTS/reports/<device-slug>/
     names = {p.name for p in paths}
     assert {"report.md", "report.csv", "report.tex", "report.html"} <= names
     assert all(p.parent == out for p in paths)
@@ -207,12 +207,12 @@ def test_every_format_is_written_parses_back_and_names_its_command(results):
 
 def test_diverged_and_failed_runs_are_marked_in_their_own_table(results):
     report.write_report(results, formats=("md", "html"))
-    md = (results / SLUG / "report.md").read_text()
+    md = (results / "reports" / SLUG / "report.md").read_text()
     problems = md.split("## Diverged and failed runs")[1]
     assert "| lsgan | 3 | DIVERGED | 120 |" in problems
     assert "| vanilla | 1 | FAILED |  | RuntimeError: CUDA out of memory |" in problems
     assert "3 ok, 1 diverged" in md
-    assert "DIVERGED" in (results / SLUG / "report.html").read_text()
+    assert "DIVERGED" in (results / "reports" / SLUG / "report.html").read_text()
 
 
 def test_the_command_and_out_dir_can_be_given(results, tmp_path):
@@ -224,7 +224,7 @@ def test_the_command_and_out_dir_can_be_given(results, tmp_path):
 
 def test_a_narrower_directory_reports_into_the_device_folder(results):
     paths = report.write_report(results / "runs" / SLUG, formats="md")
-    assert paths[0] == results / SLUG / "report.md"
+    assert paths[0] == results / "reports" / SLUG / "report.md"
 
 
 def test_an_unknown_format_is_refused():
@@ -391,11 +391,11 @@ def test_cli_writes_the_report_and_warns_about_skipped_files(results):
     (results / "runs" / SLUG / "junk.json").write_text("{")
     result = runner.invoke(app, ["report", str(results), "--format", "md,csv"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == [str(results / SLUG / n) for n in
+    assert result.stdout.split() == [str(results / "reports" / SLUG / n) for n in
                                      ("report.md", "report.csv", "convergence.png", "samples.png", "systems.png")]
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped") and "junk.json" in warnings[0]
-    assert "--format md,csv" in (results / SLUG / "report.md").read_text()
+    assert "--format md,csv" in (results / "reports" / SLUG / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

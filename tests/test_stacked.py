@@ -187,7 +187,7 @@ def test_sigkill_then_resume_on_stacked_mnist_gives_the_uninterrupted_record(sta
 def test_the_report_shows_the_stacked_figures(stacked_run):
     result = runner.invoke(app, ["report", str(stacked_run), "--format", "md,csv"])
     assert result.exit_code == 0, result.output
-    (md,) = stacked_run.glob("*/report.md")
+    (md,) = stacked_run.glob("reports/*/report.md")
     report = md.read_text()
     assert "- dataset: stacked-mnist" in report
     assert "modes of 1,000" in report and "FID (stacked)" in report
@@ -206,16 +206,19 @@ def test_pairwise_tests_compare_the_stacked_fid(stacked_run):
     assert pair["median_fid_b"] == pytest.approx(sum(fids) / 2 + 50)
 
 
-def test_the_report_refuses_to_mix_datasets(stacked_run, mnist_dir, tmp_path):
+def test_the_report_never_mixes_datasets(stacked_run, mnist_dir, tmp_path):
     import shutil
 
     shutil.copytree(stacked_run / "runs", tmp_path / "runs")
     mnist_args = ["run", "--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
                   "--data-dir", str(mnist_dir)]
     assert runner.invoke(app, mnist_args).exit_code == 0
-    result = runner.invoke(app, ["report", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "records mix datasets: mnist (1 run), stacked-mnist (2 runs)" in result.output
+    result = runner.invoke(app, ["report", str(tmp_path), "--format", "md"])
+    assert result.exit_code == 0, result.output
+    reports = {md.parent.name: md.read_text() for md in tmp_path.glob("reports/*/*/report.md")}
+    assert sorted(reports) == ["mnist-tiny-4-generator-steps", "stacked-mnist-tiny-4-generator-steps"]
+    assert "FID (stacked)" not in reports["mnist-tiny-4-generator-steps"]
+    assert "FID (MNIST)" not in reports["stacked-mnist-tiny-4-generator-steps"]
 
 
 def test_eval_scores_a_stacked_checkpoint_and_refuses_another_dataset(stacked_run, mnist_dir, tmp_path):

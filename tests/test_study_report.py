@@ -146,7 +146,7 @@ def test_several_seeds_of_one_configuration_are_one_draw_at_their_mean(tmp_path)
 
 def test_the_expected_best_table_and_csv(study):
     paths = report.write_report(study)
-    out = study / SLUG
+    out = study / "reports" / SLUG
     assert {"study_configurations.csv", "study_expected_best.csv"} <= {p.name for p in paths}
     curves = pd.read_csv(out / "study_expected_best.csv", comment="#")
     assert list(curves.columns) == ["variant", "k", "expected_best", "band_lo", "band_hi"]
@@ -180,7 +180,7 @@ def test_rerun_best_runs_get_the_ordinary_seed_statistics(study):
 
 def test_every_file_names_its_command_and_the_study(study):
     paths = report.write_report(study)
-    out = study / SLUG
+    out = study / "reports" / SLUG
     names = {p.name for p in paths}
     assert {"study_fid_distribution.png", "study_expected_best.png", "convergence.png"} <= names
     command = f"gan-bench report {study} --out {out}"

@@ -270,18 +270,56 @@ def eval_command(
 def report(
     results: Path = typer.Argument(Path("results"), help="Results directory (records under runs/<device-slug>/)."),
     formats: str = typer.Option("md,csv,tex,html", "--format", "-f", help="Comma-separated: md, csv, tex, html."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: RESULTS/<device-slug>/)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: RESULTS/reports/"
+                                                                 "<device-slug>/, which git ignores)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Only these presets (names or fnmatch "
+                                                                      "patterns, comma-separated)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Only these datasets (names or patterns)."),
+    variants: Optional[str] = typer.Option(None, "--variants", "-v", help="Only these variants (names or patterns, "
+                                                                          "e.g. 'dcgan,*gan-gp')."),
+    device: Optional[str] = typer.Option(None, "--device", "-d", help="Only these device slugs (names or patterns)."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Only this budget: its label ('2 epochs') or slug "
+                                                                "('2-epochs'), or a pattern."),
+    study: Optional[str] = typer.Option(None, "--study", help="Only this study (id or name, or a pattern); 'none': "
+                                                              "only runs outside any study."),
 ):
-    """Tables and plots per variant: mean, std and 95% interval over seeds; diverged and failed runs marked."""
+    """Tables and plots per variant: mean, std and 95% interval over seeds; diverged and failed runs marked.
+
+    Records that may not share a table (another dataset, device, preset, budget or study) get
+    a report each, in a sub-folder per set; the filters pick some of them."""
     from rich.markup import escape
 
-    from bench.report import parse_formats, write_report
+    from bench.report import parse_filters, parse_formats, write_reports
 
     def warn(line):  # file names and values may hold [brackets]: not markup
         errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
 
-    for path in write_report(results, parse_formats(formats), out, warn=warn):
-        console.print(str(path), highlight=False, soft_wrap=True, markup=False)
+    filters = parse_filters(preset=preset, dataset=dataset, variants=variants, device=device, budget=budget,
+                            study=study)
+    written = write_reports(results, parse_formats(formats), out, filters, warn=warn)
+    if len(written) > 1:  # on stderr: stdout lists the files alone, for scripts
+        errors.print(f"{len(written)} sets in {results}, a report each (pick some with --device, --dataset, "
+                     "--preset, --budget or --study):", markup=False, highlight=False, soft_wrap=True)
+        for record_set, paths in written:
+            errors.print(f"  {record_set.describe()}: {paths[0].parent}", markup=False, highlight=False,
+                         soft_wrap=True)
+    for _, paths in written:
+        for path in paths:
+            console.print(str(path), highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("index")
+@clean_errors
+def index_command(
+    results: Path = typer.Argument(Path("results"), help="The folder of published sets."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when RESULTS/README.md differs from "
+                                                      "what would be written."),
+):
+    """Write RESULTS/README.md: every published set under RESULTS, the commands that regenerate it, its headline figures."""
+    from bench.report.index import write_index
+
+    path = write_index(results, check=check)
+    console.print(f"{path} is up to date" if check else str(path), highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("compare-machines")
@@ -322,7 +360,8 @@ def speed(
     warmup: int = typer.Option(3, "--warmup", help="Untimed generator updates of each side first."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads (steadier CPU figures)."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Probe each side's peak memory in a subprocess."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory: writes OUT/speed/<device-slug>/ "
+                                                                   "(results/speed/ is ignored by git)."),
     data_dir: DataDir = None,
     fmt: Format = "table",
 ):

@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
 from bench.report.display import Report
 from bench.report.loading import SOURCE_KEY, dig, load_records
+from bench.report.sets import RecordSet, filter_flags, select, set_dirs, split_sets
 from bench.report.study import build_study
 from bench.report.summary import (
     check_comparable, consistency_warnings, dataset_of, fid_key_of, group_by_variant, pairwise_fid, problem_runs, summarise,
@@ -173,23 +174,28 @@ def parse_formats(spec) -> tuple[str, ...]:
     return tuple(names)
 
 
+def records_root(results_dir: Path) -> Path:
+    """The folder a set of records belongs to: RESULTS for RESULTS, RESULTS/runs and RESULTS/runs/<slug>."""
+    results_dir = Path(results_dir)
+    if results_dir.parent.name == "runs":
+        return results_dir.parent.parent
+    return results_dir.parent if results_dir.name == "runs" else results_dir
+
+
 def default_out_dir(results_dir: Path, slug: str) -> Path:
-    """results/<device-slug>/, also when given results/runs or results/runs/<slug>."""
-    if results_dir.name == slug and results_dir.parent.name == "runs":
-        return results_dir.parent.parent / slug
-    if results_dir.name == "runs":
-        return results_dir.parent / slug
-    return results_dir / slug
+    """RESULTS/reports/<device-slug>/, also when given RESULTS/runs or RESULTS/runs/<slug>: a
+    folder of its own that git ignores (results/**/reports/), so that a local report never
+    lands on a published set's files (results/<device-slug>/ is one)."""
+    return records_root(results_dir) / "reports" / slug
 
 
-def regenerate_command(results_dir: Path, out_dir: Path, formats: tuple[str, ...]) -> str:
-    command = f"gan-bench report {shlex.quote(str(results_dir))} --out {shlex.quote(str(out_dir))}"
+def regenerate_command(results_dir: Path, out_dir: Path, formats: tuple[str, ...], filters=()) -> str:
+    command = shlex.join(["gan-bench", "report", str(results_dir), *filters, "--out", str(out_dir)])
     return command if formats == FORMATS else f"{command} --format {','.join(formats)}"
 
 
-def build_report(results_dir, out_dir=None, command=None, formats=FORMATS,
-                 warn: Callable[[str], None] | None = None) -> Report:
-    results_dir = Path(results_dir)
+def load_checked(results_dir: Path, warn: Callable[[str], None] | None) -> tuple[list[dict], list[str]]:
+    """The records under `results_dir` (at least one), each skipped file passed to `warn`."""
     records, warnings = load_records(results_dir)
     for line in warnings:
         if warn:
@@ -197,31 +203,39 @@ def build_report(results_dir, out_dir=None, command=None, formats=FORMATS,
     if not records:
         skipped = f" ({len(warnings)} file(s) skipped)" if warnings else ""
         raise BenchError(f"no records in {results_dir}{skipped}")
+    return records, warnings
+
+
+def assemble(records: list[dict], warnings: list[str], results_dir: Path, out_dir: Path, command: str,
+             warn: Callable[[str], None] | None) -> Report:
+    """The report of records that may share a table."""
     check_comparable(records)
+    warnings = list(warnings)
     study = build_study(records)
     compared = study.rerun if study else records
     for line in consistency_warnings(compared):
         warnings.append(line)
         if warn:
             warn(line)
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results_dir, records[0]["env"]["device_slug"])
-    return Report(results_dir=results_dir, out_dir=out_dir,
-                  command=command or regenerate_command(results_dir, out_dir, tuple(formats)),
-                  records=records, warnings=warnings,
+    return Report(results_dir=results_dir, out_dir=out_dir, command=command, records=records, warnings=warnings,
                   # A study not yet rerun has no seed statistics; its report.csv still reads back as a table.
                   summary=summarise(compared) if compared else pd.DataFrame(columns=["variant"]),
                   pairs=pairwise_fid(compared), problems=problem_runs(compared), study=study)
 
 
-def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
-                 warn: Callable[[str], None] | None = None) -> list[Path]:
-    """Write report.<format> for each format (with csv, a study's own CSVs too) and the plots;
-    return the paths written.
+def build_report(results_dir, out_dir=None, command=None, formats=FORMATS,
+                 warn: Callable[[str], None] | None = None) -> Report:
+    """The report of every record under `results_dir`; records that may not share a table are
+    refused (write_reports splits them into sets instead)."""
+    results_dir = Path(results_dir)
+    records, warnings = load_checked(results_dir, warn)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results_dir, records[0]["env"]["device_slug"])
+    return assemble(records, warnings, results_dir, out_dir,
+                    command or regenerate_command(results_dir, out_dir, tuple(formats)), warn)
 
-    `warn` gets one line per skipped record or doubtful grouping as they are found.
-    """
-    formats = parse_formats(formats)
-    report = build_report(results_dir, out_dir, command, formats, warn)
+
+def write_built(report: Report, formats: tuple[str, ...]) -> list[Path]:
+    """Write report.<format> for each format (with csv, a study's own CSVs too) and the plots."""
     report.out_dir.mkdir(parents=True, exist_ok=True)
     for name, draw in PLOTS.items():
         path = report.out_dir / name
@@ -237,3 +251,37 @@ def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
     if "csv" in formats:
         written += write_study_csvs(report)
     return written + report.plots
+
+
+def write_report(results_dir, formats=FORMATS, out_dir=None, command=None,
+                 warn: Callable[[str], None] | None = None) -> list[Path]:
+    """Write the report of one set of records; return the paths written.
+
+    `warn` gets one line per skipped record or doubtful grouping as they are found.
+    """
+    formats = parse_formats(formats)
+    return write_built(build_report(results_dir, out_dir, command, formats, warn), formats)
+
+
+def write_reports(results_dir, formats=FORMATS, out_dir=None, filters: dict | None = None,
+                  warn: Callable[[str], None] | None = None) -> list[tuple[RecordSet, list[Path]]]:
+    """`gan-bench report`: the records under `results_dir` that `filters` pick (sets.FILTERS'
+    names -> fnmatch patterns), one report per set they fall into; each set with the paths
+    written for it.
+
+    One set goes to `out_dir` (default RESULTS/reports/<device-slug>/). Several go to a folder
+    each below it (sets.set_dirs), and each report's command names the filters that pick its
+    set alone, so that it regenerates that report whatever else the folder comes to hold.
+    """
+    results_dir, formats, filters = Path(results_dir), parse_formats(formats), filters or {}
+    records, warnings = load_checked(results_dir, warn)
+    sets = split_sets(select(records, filters))
+    base = Path(out_dir) if out_dir is not None else records_root(results_dir) / "reports"
+    written = []
+    for record_set, folder in zip(sets, set_dirs(sets, base, by_device=out_dir is None)):
+        picks = filter_flags(filters) if len(sets) == 1 else filter_flags(
+            {k: v for k, v in filters.items() if k == "variants"}) + record_set.flags()
+        command = regenerate_command(results_dir, folder, formats, picks)
+        report = assemble(record_set.records, warnings, results_dir, folder, command, warn)
+        written.append((record_set, write_built(report, formats)))
+    return written

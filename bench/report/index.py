@@ -1,0 +1,412 @@
+"""`gan-bench index`: RESULTS/README.md, the list of every published set under a results
+folder (device, dataset, preset, budget, variants x seeds, headline figures) with the commands
+that regenerate it, generated from the records so that no table in it is copied by hand.
+
+A published set is a folder below RESULTS that holds `runs/` (run records: `make publish-runs`,
+`publish-stacked`, `publish-study`, `publish-converged`) or `speed/<device-slug>/speed.json`
+(`make publish-speed`). RESULTS/runs/ and RESULTS/speed/ themselves are local output (`make
+run`, a default `gan-bench speed`), never published. The text holds no date or commit, so
+that it changes only when a set does and `--check` can compare it with what is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.presets import PRESETS, budget_label
+from bench.report.loading import dig, is_number, load_records
+from bench.report.sets import RecordSet, budget_of, split_sets
+from bench.report.study import RERUN_BEST, build_study
+from bench.report.summary import fid_key_of, summarise
+from bench.report.writers import markdown_table
+
+INDEX_NAME = "README.md"
+NOT_APPLICABLE = "-"
+
+
+@dataclass
+class Published:
+    """One published set, as the index shows it."""
+    folder: str  # as written in commands: RESULTS' name, then the path below it
+    link: str  # the file the set's row links to, relative to RESULTS
+    device: str
+    dataset: str
+    preset: str
+    budget: str
+    size: str  # variants x seeds
+    headline: str
+    make: str | None  # the Makefile target line that writes this folder, if one does
+    commands: list[str] = field(default_factory=list)  # the commands that make this set alone
+    note: str = ""
+
+
+# ------------------------------------------------------------------------ facts of a run set
+
+def registry_variants() -> list[str]:
+    from variants import list_variants
+
+    return list_variants()
+
+
+def variants_spec(names: list[str]) -> str:
+    """'all' when the set has every registered variant, else the names in registry order."""
+    known, names = registry_variants(), set(names)
+    if names == set(known):
+        return "all"
+    return ",".join(sorted(names, key=lambda n: (known.index(n) if n in known else len(known), n)))
+
+
+def all_note(target: str, names: list[str]) -> str:
+    """Where a target trains every variant but the set has fewer (it was made before the others existed)."""
+    known = registry_variants()
+    if set(names) >= set(known):
+        return ""
+    return (f"`make {target}` takes every variant registered today ({len(known)}); this set has "
+            f"{len(set(names))}, the variants of the commands above.")
+
+
+def seeds_count(records: list[dict]) -> int:
+    """--seeds N trains seeds 0..N-1."""
+    return max(r["seed"] for r in records) + 1
+
+
+def size_cell(records: list[dict]) -> str:
+    """'11 × 3' when every variant has the same seeds, else the variants and runs."""
+    seeds: dict[str, set] = {}
+    for r in records:
+        seeds.setdefault(r["variant"], set()).add(r["seed"])
+    counts = {len(s) for s in seeds.values()}
+    if len(counts) == 1:
+        return f"{len(seeds)} × {counts.pop()}"
+    return f"{len(seeds)} variants, {len(records)} runs"
+
+
+def budget_flags(record: dict) -> list[str]:
+    """The `gan-bench run` flags that give a record's budget, beside its preset."""
+    config = record["config"]
+    rule = config.get("convergence")
+    if isinstance(rule, dict):
+        from bench.train import convergence
+
+        flags = ["--until-converged"]
+        stop = dig(record, "convergence")
+        epoch = (stop["images"] / stop["epochs"]) if is_number(dig(stop, "images")) and dig(stop, "epochs") else None
+        defaults = {"--curve-every": round(epoch) if epoch else rule.get("every_images"),
+                    "--min-delta": convergence.DEFAULT_MIN_DELTA, "--patience": convergence.DEFAULT_PATIENCE,
+                    "--max-epochs": convergence.DEFAULT_MAX_EPOCHS, "--curve-samples": config.get("final_samples")}
+        for option, key in (("--curve-every", "every_images"), ("--min-delta", "min_delta"),
+                            ("--patience", "patience"), ("--max-epochs", "max_epochs"),
+                            ("--curve-samples", "curve_samples")):
+            if rule.get(key) is not None and rule[key] != defaults[option]:
+                flags += [option, f"{rule[key]:g}"]
+        return flags
+    if config.get("train_seconds") is not None:
+        return ["--train-seconds", f"{config['train_seconds']:g}"]
+    preset = PRESETS.get(config["preset"])
+    if config.get("budget") and preset and config["budget"] != budget_label(preset):
+        return ["--steps", str(config["steps"])]
+    return []
+
+
+def budget_cell(record: dict) -> str:
+    label = budget_of(record)
+    recorded = record["config"].get("budget") or dig(record, "budget", "label")
+    return label if recorded or not label else f"{label} (the preset's: not recorded)"
+
+
+def fid_headline(records: list[dict]) -> str:
+    """Best and worst variant by mean final FID over ok seeds, and the runs that did not end ok."""
+    fid_key = fid_key_of(records)
+    summary = summarise(records)
+    means = summary.set_index("variant")[f"{fid_key}_mean"].dropna() if len(summary) else []
+    if not len(means):
+        return f"no {fid_key} yet"
+    best, worst = means.idxmin(), means.idxmax()
+    text = f"{fid_key} mean: best {best} {means[best]:.2f}, worst {worst} {means[worst]:.2f}"
+    not_ok = sum(r["status"] != "ok" for r in records)
+    return text + (f"; {not_ok} run{'s' if not_ok > 1 else ''} not ok" if not_ok else "")
+
+
+# ------------------------------------------------------------------------ the Makefile's targets
+
+@dataclass(frozen=True)
+class Recipe:
+    """A Makefile target that writes a set of run records (Makefile, the publish-* targets)."""
+    target: str
+    below: str  # where it writes, below results/<device-slug>/ ("" for that folder itself)
+    applies: Callable[[RecordSet], bool]
+    # Whether the target's variables can give this set (what the target fixes, the set must have).
+    fits: Callable[[RecordSet, dict], bool]
+    variables: Callable[[RecordSet, dict], dict[str, str]]  # set, study.json (or {}) -> make variables
+    commands: Callable[[RecordSet, dict, str], list[str]]  # set, study.json, folder -> this set alone
+    trains_all: bool  # no variable picks the variants: the target trains every registered one
+
+
+def run_command(s: RecordSet, folder: str) -> list[str]:
+    first = s.records[0]
+    args = ["gan-bench", "run", "--variants", variants_spec([r["variant"] for r in s.records]),
+            "--seeds", str(seeds_count(s.records)), "--preset", first["config"]["preset"]]
+    args += ["--dataset", s.key["dataset"]] if s.key["dataset"] != "mnist" else []
+    args += budget_flags(first) + ["--device", first["env"]["device_type"], "--out", folder]
+    return [shlex.join(args), report_command(folder)]
+
+
+def report_command(folder: str) -> str:
+    return shlex.join(["gan-bench", "report", folder, "--out", folder])
+
+
+def rerun_seeds(s: RecordSet) -> int:
+    return len({r["seed"] for r in s.records if r["study"]["phase"] == RERUN_BEST})
+
+
+def study_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
+    device = device_type(s)
+    search = ["gan-bench", "study", "--variants", ",".join(study.get("variants") or
+                                                           sorted({r["variant"] for r in s.records})),
+              "--space", dig(study, "space", "name") or s.records[0]["study"]["space"],
+              "--configs", str(study.get("configs")), "--seeds", str(study.get("seeds")),
+              "--preset", study.get("preset") or s.key["preset"]]
+    search += ["--dataset", s.key["dataset"]] if s.key["dataset"] != "mnist" else []
+    search += ["--steps", str(study["steps"])] if study.get("steps") else []
+    search += ["--train-seconds", f"{study['train_seconds']:g}"] if study.get("train_seconds") else []
+    commands = [shlex.join(search + ["--device", device, "--out", folder])]
+    if rerun_seeds(s):
+        commands.append(shlex.join(["gan-bench", "study", "--rerun-best", "--seeds", str(rerun_seeds(s)),
+                                    "--device", device, "--out", folder]))
+    return commands + [report_command(folder)]
+
+
+def converged_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
+    return [shlex.join(["python", "scripts/publish_converged.py", "--variants", variant_names(s), "--seeds",
+                        str(seeds_count(s.records)), "--workers", "2", "--preset", s.key["preset"],
+                        "--device", device_type(s), "--out", folder])]
+
+
+def is_converged(s: RecordSet) -> bool:
+    return isinstance(s.records[0]["config"].get("convergence"), dict)
+
+
+def device_type(s: RecordSet) -> str:
+    return s.records[0]["env"]["device_type"]
+
+
+def variant_names(s: RecordSet) -> str:
+    return variants_spec([r["variant"] for r in s.records])
+
+
+def on_mnist(s: RecordSet) -> bool:
+    return s.key["dataset"] == "mnist"
+
+
+# Which target made a set, and how: the first recipe that applies is the set's. What a target
+# fixes (Makefile) is in `fits`: the study's space and seeds, the converged script's preset.
+RECIPES = (
+    Recipe("publish-study", "study-lucic-narrow", lambda s: s.study is not None,
+           lambda s, study: (on_mnist(s) and dig(study, "space", "name") == "lucic-narrow" and study.get("seeds") == 1
+                             and rerun_seeds(s) in (0, 3) and not study.get("steps")
+                             and not study.get("train_seconds")),
+           lambda s, study: {"DEVICE": device_type(s), "PRESET": s.key["preset"],
+                             "STUDY_VARIANTS": ",".join(study.get("variants") or []),
+                             "STUDY_CONFIGS": str(study.get("configs"))},
+           study_commands, trains_all=False),
+    Recipe("publish-converged", "converged", is_converged,
+           lambda s, study: (on_mnist(s) and s.key["preset"] == "quick"
+                             and budget_flags(s.records[0]) == ["--until-converged"]),
+           lambda s, study: {"DEVICE": device_type(s), "SEEDS": str(seeds_count(s.records))},
+           converged_commands, trains_all=True),
+    Recipe("publish-stacked", "stacked-mnist", lambda s: s.key["dataset"] == "stacked-mnist",
+           lambda s, study: not budget_flags(s.records[0]),
+           lambda s, study: {"DEVICE": device_type(s), "SEEDS": str(seeds_count(s.records)),
+                             "STACKED_VARIANTS": variant_names(s), "STACKED_PRESET": s.key["preset"]},
+           lambda s, study, folder: run_command(s, folder), trains_all=False),
+    Recipe("publish-runs", "", lambda s: True,
+           lambda s, study: on_mnist(s) and not budget_flags(s.records[0]),
+           lambda s, study: {"DEVICE": device_type(s), "PRESET": s.key["preset"],
+                             "SEEDS": str(seeds_count(s.records))},
+           lambda s, study, folder: run_command(s, folder), trains_all=True),
+)
+
+
+def make_line(target: str, variables: dict[str, str], device: str, slug: str) -> str:
+    assigned = " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+    return f"`make {target} {assigned}`, run on {device} (device slug {slug})"
+
+
+def speed_command(record: dict) -> list[str]:
+    """The command a speed set records, with the variants it measured where it said `all`
+    (which names more variants today than when it ran)."""
+    command = record.get("command")
+    if not isinstance(command, str):
+        return []
+    args = shlex.split(command)
+    measured = dig(record, "settings", "variants")
+    if "--variants" in args and isinstance(measured, list) and measured:
+        at = args.index("--variants") + 1
+        args[at] = variants_spec(measured) if args[at] == "all" else args[at]
+    return [shlex.join(args)]
+
+
+# ------------------------------------------------------------------------ finding the sets
+
+def read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # ValueError covers bad JSON and bad UTF-8
+        raise BenchError(f"unreadable {path}: {type(error).__name__}: {str(error)[:80]}") from None
+    if not isinstance(value, dict):
+        raise BenchError(f"{path} holds no JSON object")
+    return value
+
+
+def run_sets(root: Path, shown: str) -> list[Published]:
+    found = []
+    for runs in sorted(p for p in root.rglob("runs") if p.is_dir()):
+        folder = runs.parent
+        if folder == root or "runs" in folder.relative_to(root).parts:
+            continue  # RESULTS/runs is `make run`'s local output; runs/ inside runs/ is records, not a set
+        records, _ = load_records(folder)
+        sets = split_sets(records)
+        study = read_json(folder / "study.json") if (folder / "study.json").is_file() else {}
+        for s in sets:
+            found.append(describe_run_set(s, root, folder, shown, study, several=len(sets) > 1))
+    return found
+
+
+def describe_run_set(s: RecordSet, root: Path, folder: Path, shown: str, study: dict, several: bool) -> Published:
+    relative = folder.relative_to(root).as_posix()
+    where = f"{shown}/{relative}"
+    recipe = next(r for r in RECIPES if r.applies(s))
+    first = s.records[0]
+    slug = s.device
+    made_here = (not several and relative == "/".join(p for p in (slug, recipe.below) if p)
+                 and recipe.fits(s, study))
+    built = build_study(s.records) if s.study else None
+    if built is not None:
+        rerun = built.rerun
+        configs = built.configurations
+        size = (f"{configs['variant'].nunique()} × {int(configs.groupby('variant').size().max())} configurations"
+                + (f"; best of each × {len({r['seed'] for r in rerun})} seeds" if rerun else ""))
+        best = configs["fid"].min()
+        headline = ("best configurations rerun, " + fid_headline(rerun) if rerun else
+                    f"search only: best {built.fid_key} {best:.2f}" if math.isfinite(best) else f"no {built.fid_key} yet")
+    else:
+        size, headline = size_cell(s.records), fid_headline(s.records)
+    report = folder / "report.md"
+    note = all_note(recipe.target, [r["variant"] for r in s.records]) if made_here and recipe.trains_all else ""
+    return Published(
+        folder=where + (f" ({s.name})" if several else ""),
+        link=(report if report.is_file() else folder).relative_to(root).as_posix(),
+        device=f"{first['env'].get('device_name') or slug}", dataset=s.key["dataset"], preset=s.key["preset"],
+        budget=budget_cell(first), size=size, headline=headline,
+        make=make_line(recipe.target, recipe.variables(s, study), first["env"].get("device_name") or slug, slug)
+        if made_here else None,
+        commands=recipe.commands(s, study, where),
+        note=note)
+
+
+def speed_sets(root: Path, shown: str) -> list[Published]:
+    found = []
+    for path in sorted(root.rglob("speed.json")):
+        folder = path.parent
+        if folder.parent.name != "speed" or folder.parent.parent == root:
+            continue  # RESULTS/speed is a default `gan-bench speed`'s local output
+        record = read_json(path)
+        if record.get("kind") != "speed":
+            continue
+        found.append(describe_speed_set(record, root, folder, shown))
+    return found
+
+
+def describe_speed_set(record: dict, root: Path, folder: Path, shown: str) -> Published:
+    relative = folder.relative_to(root).as_posix()
+    slug = dig(record, "env", "device_slug") or folder.name
+    device = dig(record, "env", "device_name") or slug
+    settings = record.get("settings") or {}
+    summary = [row for row in record.get("summary") or [] if is_number(row.get("ratio_median"))]
+    names = list(dict.fromkeys(row["variant"] for row in summary))
+    parts = []
+    for size in sorted({row["batch_size"] for row in summary}):
+        rows = [row for row in summary if row["batch_size"] == size]
+        low = min(rows, key=lambda row: row["ratio_median"])
+        high = max(rows, key=lambda row: row["ratio_median"])
+        median = statistics.median(row["ratio_median"] for row in rows)
+        parts.append(f"batch {size}: median speed-up {median:.2f}x over {len(rows)} variants "
+                     f"({low['ratio_median']:.2f}x {low['variant']} to {high['ratio_median']:.2f}x {high['variant']})")
+    made_here = relative == f"{slug}/speed/{slug}"
+    threads = settings.get("threads")
+    return Published(
+        folder=f"{shown}/{relative}", link=(f"{relative}/speed.csv" if (folder / "speed.csv").is_file()
+                                           else f"{relative}/speed.json"),
+        device=device, dataset="mnist", preset=NOT_APPLICABLE,
+        budget=(f"{settings.get('repeats')} repeats of {settings.get('steps_per_repeat')} generator updates"
+                + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")),
+        size=f"{len(names)} variants", headline="; ".join(parts) or "no ratio recorded",
+        make=make_line("publish-speed", {"DEVICE": dig(record, "env", "device_type") or "cpu"}, device, slug)
+        if made_here else None,
+        commands=speed_command(record),
+        note=all_note("publish-speed", names) if made_here else "")
+
+
+def find_published(root: Path) -> list[Published]:
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchError(f"no such results directory: {root}")
+    shown = root.resolve().name  # commands name RESULTS as seen from the folder above it (the repository)
+    found = run_sets(root, shown) + speed_sets(root, shown)
+    return sorted(found, key=lambda p: p.folder)
+
+
+# ------------------------------------------------------------------------ the file
+
+def render_index(root: Path) -> str:
+    published = find_published(root)
+    shown = Path(root).resolve().name
+    lines = [
+        "# Published results",
+        "",
+        f"Every published set under `{shown}/`, generated from its records by `gan-bench index {shown}` "
+        f"(`make results-index`, which the publish targets run at their end): do not edit it by hand; "
+        f"`gan-bench index {shown} --check` fails when it is out of date. Headline figures: the mean "
+        "over seeds of the final FID (ok runs only), and for speed sets the fast path's speed-up over the "
+        "tutorial loop. What each set shows: docs/published.md.",
+        "",
+    ]
+    if not published:
+        return "\n".join(lines + ["No published set yet."]) + "\n"
+    table = pd.DataFrame([{
+        "set": f"[{p.folder}]({p.link})", "device": p.device, "dataset": p.dataset, "preset": p.preset,
+        "budget": p.budget, "variants × seeds": p.size, "headline": p.headline} for p in published])
+    lines += [markdown_table(table), "", "## Regenerate", "",
+              "Commands run from the repository root; a set's runs are only comparable with runs on its "
+              "own device model, so its target runs on such a machine (the device slug names the folder).", ""]
+    for p in published:
+        lines += [f"### {p.folder}", ""]
+        lines += [f"Makefile: {p.make}.", ""] if p.make else ["No Makefile target writes this folder.", ""]
+        if p.commands:
+            lines += ["This set alone:", "", "```sh", *p.commands, "```", ""]
+        if p.note:
+            lines += [p.note, ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_index(root: Path, check: bool = False) -> Path:
+    """Write RESULTS/README.md, or with `check` raise (exit 1) when the file differs from it."""
+    path = Path(root) / INDEX_NAME
+    text = render_index(root)
+    if check:
+        current = path.read_text() if path.is_file() else None
+        if current != text:
+            state = "missing" if current is None else "out of date"
+            raise BenchError(f"{path} is {state}: run `gan-bench index {root}` and commit it", exit_code=1)
+        return path
+    path.write_text(text)
+    return path

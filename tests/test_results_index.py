@@ -1,0 +1,158 @@
+"""results/README.md is generated (`gan-bench index`), and every command's default output lands
+where git ignores it, never on a published set."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.report.index import render_index
+from test_report import make_record, write_record
+
+REPO = Path(__file__).resolve().parents[1]
+SLUG = "cpu-test-cpu"
+runner = CliRunner()
+
+
+def speed_record(ratios: dict[str, float], command="gan-bench speed --variants all --device cpu --out results/x"):
+    return {"schema_version": 3, "kind": "speed", "command": command,
+            "env": {"device_slug": SLUG, "device_name": "Test CPU", "device_type": "cpu"},
+            "settings": {"variants": list(ratios), "batch_sizes": [64], "repeats": 5, "steps_per_repeat": 20,
+                         "threads": 1},
+            "summary": [{"variant": v, "batch_size": 64, "ratio_median": r} for v, r in ratios.items()],
+            "repeats": []}
+
+
+def write_speed(folder: Path, record: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "speed.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def published(tmp_path):
+    """results/<slug>/ as `make publish-runs` leaves it (2 variants x 3 seeds on the quick
+    preset's budget), a set with a budget of its own that no target makes, a speed set, and
+    the local output of `make run` and of a default `gan-bench speed`, which are not published."""
+    root = tmp_path / "results"
+    for seed in range(3):
+        write_record(root / SLUG, make_record("dcgan", seed, fid=10.0 + 2 * seed, budget="2 epochs"))
+        write_record(root / SLUG, make_record("lsgan", seed, fid=20.0 + 3 * seed, budget="2 epochs"))
+    write_record(root / SLUG / "short", make_record("vanilla", 0, fid=80.0))  # 150 generator steps
+    (root / SLUG / "report.md").write_text("# a report\n")
+    write_speed(root / SLUG / "speed" / SLUG, speed_record({"dcgan": 1.2, "lsgan": 1.5, "vanilla": 2.0}))
+    write_record(root, make_record("dcgan", 0, fid=99.0, budget="2 epochs"))  # results/runs/: local
+    write_speed(root / "speed" / SLUG, speed_record({"dcgan": 9.0}))  # results/speed/: local
+    return root
+
+
+def test_the_index_lists_each_published_set_with_its_command_and_headline(published):
+    text = render_index(published)
+    rows = [line for line in text.splitlines() if line.startswith("| [")]
+    assert rows == [
+        f"| [results/{SLUG}]({SLUG}/report.md) | Test CPU | mnist | quick | 2 epochs | 2 × 3 "
+        "| fid_mnist mean: best dcgan 12.00, worst lsgan 23.00 |",
+        f"| [results/{SLUG}/short]({SLUG}/short) | Test CPU | mnist | quick | 150 generator steps | 1 × 1 "
+        "| fid_mnist mean: best vanilla 80.00, worst vanilla 80.00 |",
+        f"| [results/{SLUG}/speed/{SLUG}]({SLUG}/speed/{SLUG}/speed.json) | Test CPU | mnist | - "
+        "| 5 repeats of 20 generator updates, 1 thread | 3 variants "
+        "| batch 64: median speed-up 1.50x over 3 variants (1.20x dcgan to 2.00x vanilla) |",
+    ]
+    sections = {part.splitlines()[0]: part for part in text.split("\n### ")[1:]}
+    made = sections[f"results/{SLUG}"]
+    assert f"`make publish-runs DEVICE=cpu PRESET=quick SEEDS=3`, run on Test CPU (device slug {SLUG})" in made
+    assert f"gan-bench run --variants dcgan,lsgan --seeds 3 --preset quick --device cpu --out results/{SLUG}\n" in made
+    assert f"gan-bench report results/{SLUG} --out results/{SLUG}\n" in made
+    assert "this set has 2, the variants of the commands above" in made  # the target trains every variant
+    short = sections[f"results/{SLUG}/short"]
+    assert "No Makefile target writes this folder." in short  # publish-runs gives no --steps
+    assert "gan-bench run --variants vanilla --seeds 1 --preset quick --steps 150 --device cpu" in short
+    speed = sections[f"results/{SLUG}/speed/{SLUG}"]
+    assert "`make publish-speed DEVICE=cpu`" in speed
+    assert "gan-bench speed --variants dcgan,lsgan,vanilla --device cpu --out results/x" in speed  # its own command
+    assert "99.00" not in text and "9.00x" not in text  # results/runs and results/speed are local output
+
+
+def test_check_passes_on_a_fresh_index_and_fails_in_one_line_on_a_stale_one(published):
+    result = runner.invoke(app, ["index", str(published), "--check"])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+        f"error: {published / 'README.md'} is missing: run `gan-bench index {published}` and commit it"]
+
+    result = runner.invoke(app, ["index", str(published)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(published / "README.md")
+    assert runner.invoke(app, ["index", str(published), "--check"]).exit_code == 0
+
+    write_record(published / SLUG, make_record("dcgan", 3, fid=50.0, budget="2 epochs"))  # a new seed
+    result = runner.invoke(app, ["index", str(published), "--check"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"error: {published / 'README.md'} is out of date: run "
+                                     f"`gan-bench index {published}` and commit it")
+
+
+def test_the_committed_results_readme_is_what_the_records_give():
+    result = runner.invoke(app, ["index", str(REPO / "results"), "--check"])
+    assert result.exit_code == 0, result.output
+    text = (REPO / "results" / "README.md").read_text()
+    for folder in ("cpu-amd-epyc", "cpu-amd-epyc/stacked-mnist", "cpu-amd-epyc/study-lucic-narrow",
+                   "cpu-intel-xeon-processor/converged", "cpu-amd-epyc/speed/cpu-amd-epyc"):
+        assert f"\n### results/{folder}\n" in text, folder
+
+
+# --- default outputs are ignored by git ----------------------------------------------------------
+
+def needs_git() -> None:
+    if shutil.which("git") is None or subprocess.run(["git", "-C", str(REPO), "rev-parse"],
+                                                     capture_output=True).returncode:
+        pytest.skip("not a git checkout: no .gitignore to check against")
+
+
+def git_check_ignore(paths) -> set[str]:
+    """Those of the paths (relative to the repository root) that .gitignore's patterns match,
+    whether git tracks them or not."""
+    completed = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--no-index", "--stdin"],
+                               input="\n".join(map(str, paths)), capture_output=True, text=True)
+    assert completed.returncode in (0, 1), completed.stderr  # 1: none of them is ignored
+    return set(completed.stdout.split())
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_default_speed_run_writes_only_where_git_ignores(mnist_dir, tmp_path, monkeypatch):
+    needs_git()
+    monkeypatch.chdir(tmp_path)  # the default --out is relative: results/ of wherever it runs
+    result = runner.invoke(app, ["speed", "--variants", "vanilla", "--device", "cpu", "--batch-sizes", "4",
+                                 "--repeats", "1", "--steps", "1", "--warmup", "0", "--threads", "1", "--no-memory",
+                                 "--data-dir", str(mnist_dir)])
+    assert result.exit_code == 0, result.output
+    written = files_under(tmp_path)
+    assert written and all(path.startswith("results/speed/") for path in written)
+    assert git_check_ignore(written) == set(written)
+
+
+def test_a_default_report_writes_only_where_git_ignores(tmp_path, monkeypatch):
+    needs_git()
+    monkeypatch.chdir(tmp_path)
+    for seed in range(2):
+        write_record(Path("results"), make_record("dcgan", seed, fid=10.0 + seed))
+    before = set(files_under(tmp_path))
+    for args in (["report", "results"], ["report", "results/runs"], ["report", f"results/runs/{SLUG}"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    written = sorted(set(files_under(tmp_path)) - before)
+    assert written and all(path.startswith(f"results/reports/{SLUG}/") for path in written)
+    assert git_check_ignore(written + sorted(before)) == set(written) | before  # runs/ too: `make run`'s
+
+
+def test_published_sets_are_not_ignored():
+    needs_git()
+    published = ["results/README.md", "results/cpu-amd-epyc/report.md",
+                 "results/cpu-amd-epyc/speed/cpu-amd-epyc/speed.json",
+                 "results/cpu-amd-epyc/runs/cpu-amd-epyc/x.json",
+                 "results/cpu-amd-epyc/study-lucic-narrow/report.md"]
+    assert git_check_ignore(published) == set()
