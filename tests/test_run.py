@@ -1,4 +1,5 @@
-"""`gan-bench run` end to end on real MNIST with the tiny preset."""
+"""`gan-bench run` end to end on real MNIST with the tiny preset (a run that diverges: on the
+small synthetic set)."""
 
 import json
 
@@ -65,13 +66,14 @@ def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(mnist_dir, 
     assert curves[0] != curves[1]
 
 
-def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(mnist_dir, tmp_path, monkeypatch):
+@pytest.mark.slow  # 40 steps with a curve point every 2: about ten seconds even on the small set
+def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(small_mnist_dir, tmp_path, monkeypatch):
     import variants
 
     broken = variants.get_variant("lsgan").with_hparams(lr_d=1e12, lr_g=1e12)
     monkeypatch.setitem(variants.VARIANTS, "lsgan", broken)
     result = run_cli("--variants", "lsgan,vanilla", "--steps", "40", "--preset", "tiny", "--device", "cpu",
-                     "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+                     "--out", str(tmp_path), "--data-dir", str(small_mnist_dir))
     statuses = {load_record(p)["variant"]: load_record(p) for p in records_in(tmp_path)}
     assert result.exit_code == 3
     assert statuses["lsgan"]["status"] == "diverged"
