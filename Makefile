@@ -27,7 +27,15 @@ fetch: install
 run: fetch
 	$(BIN)/gan-bench run --variants $(VARIANTS) --preset $(PRESET) --device $(DEVICE)
 
+# Two tiers (tests/conftest.py sorts them). `make test`, the fast one, a few minutes: unit tests,
+# tiny runs on a small synthetic MNIST-shaped set and every error path. `make test-all`, everything
+# (CI runs it): adds training and evaluation on real MNIST, Ray clusters, and runs killed and resumed
+# in subprocesses, about ten minutes more.
+.PHONY: test-all
 test: fetch
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: fetch
 	$(BIN)/python -m pytest
 
 clean:

@@ -1,7 +1,61 @@
+"""Fixtures shared by the test modules, and the two tiers.
+
+`make test` runs the tests not marked `slow`: unit tests, tiny runs on a small synthetic
+MNIST-shaped set (`small_mnist_dir`) and every error path, in minutes. `make test-all` adds
+the slow ones: training and evaluation on real MNIST, Ray clusters, subprocesses that are
+killed and resumed. A test is marked slow here from what it uses (`pytest_collection_modifyitems`),
+so a new test file lands in the right tier without anyone remembering to mark it.
+"""
+
+import os
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
 from bench.data import assets
+
+# The fixtures that hand a test real MNIST: a test that uses one, directly or through another
+# fixture, trains or scores on 60,000 or 10,000 real digits.
+REAL_MNIST_FIXTURES = {"mnist_dir", "mnist"}
+
+
+def imports_ray(function) -> bool:
+    """Whether `function` (or a function defined inside it) imports or names the `ray` module:
+    the tests and fixtures that start Ray clusters do, e.g. `from ray.cluster_utils import Cluster`."""
+    stack = [getattr(function, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if code is None:
+            continue
+        if any(name == "ray" or name.startswith("ray.") for name in code.co_names):
+            return True
+        stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    return False
+
+
+def starts_ray(item) -> bool:
+    fixture_defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    functions = [getattr(item, "function", None)] + [d.func for defs in fixture_defs.values() for d in defs]
+    return any(imports_ray(function) for function in functions)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_ray(item):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two xdist workers on two cores: one torch thread each, or their threads wait on each
+        # other and both get many times slower (docs/speed.md).
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +76,45 @@ def tiny_images():
     """A small synthetic uint8 set, shaped like MNIST, for fast unit tests."""
     generator = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (256, 1, 28, 28), generator=generator, dtype=torch.uint8)
+
+
+# ---------------------------------------------------------------- a small synthetic MNIST on disk
+
+SMALL_TRAIN, SMALL_TEST = 1024, 1000
+
+
+@dataclass(frozen=True)
+class SmallMnist:
+    """A data directory laid out as `gan-bench fetch` leaves it, with random digits-shaped
+    images, and the sha256 pins of its arrays. A run verifies its data against
+    `assets.MNIST_SHA256`: under `pinned()` those are this set's pins, so the CLI trains and
+    scores on it as it would on MNIST, in a fraction of the time."""
+
+    dir: Path
+    sha256: dict
+
+    @contextmanager
+    def pinned(self):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(assets, "MNIST_SHA256", dict(self.sha256))
+            yield self.dir
+
+
+@pytest.fixture(scope="session")
+def small_mnist(tmp_path_factory) -> SmallMnist:
+    folder = tmp_path_factory.mktemp("small-mnist")
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (SMALL_TRAIN, 28, 28), dtype=np.uint8),
+              "train_labels": rng.integers(0, 10, SMALL_TRAIN, dtype=np.uint8),
+              "test_images": rng.integers(0, 256, (SMALL_TEST, 28, 28), dtype=np.uint8),
+              "test_labels": rng.integers(0, 10, SMALL_TEST, dtype=np.uint8)}
+    for key, name in assets.RAW_FILES.items():
+        assets.write_idx(assets.raw_dir(folder) / name, arrays[key])
+    return SmallMnist(folder, {key: assets.array_sha256(a) for key, a in assets.read_raw(folder).items()})
+
+
+@pytest.fixture
+def small_mnist_dir(small_mnist):
+    """The small synthetic set's data directory, its pins in force for the test."""
+    with small_mnist.pinned() as folder:
+        yield folder

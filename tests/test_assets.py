@@ -28,8 +28,9 @@ def copy_raw(src, dst):
         (assets.raw_dir(dst) / name).write_bytes((assets.raw_dir(src) / name).read_bytes())
 
 
-def test_a_changed_pixel_fails_the_checksum_and_names_the_file(mnist_dir, tmp_path):
-    copy_raw(mnist_dir, tmp_path)
+def test_a_changed_pixel_fails_the_checksum_and_names_the_file(small_mnist_dir, tmp_path):
+    copy_raw(small_mnist_dir, tmp_path)
+    assets.fetch_mnist(tmp_path)  # the copy itself passes
     path = assets.raw_dir(tmp_path) / assets.RAW_FILES["test_images"]
     data = bytearray(path.read_bytes())
     data[5000] ^= 1
@@ -38,8 +39,8 @@ def test_a_changed_pixel_fails_the_checksum_and_names_the_file(mnist_dir, tmp_pa
         assets.fetch_mnist(tmp_path)
 
 
-def test_a_truncated_file_is_a_clear_error(mnist_dir, tmp_path):
-    copy_raw(mnist_dir, tmp_path)
+def test_a_truncated_file_is_a_clear_error(small_mnist_dir, tmp_path):
+    copy_raw(small_mnist_dir, tmp_path)
     path = assets.raw_dir(tmp_path) / assets.RAW_FILES["train_labels"]
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(BenchError, match="train-labels-idx1-ubyte is truncated"):

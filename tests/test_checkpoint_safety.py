@@ -54,10 +54,11 @@ def one_error_line(result) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished(mnist_dir, tmp_path_factory):
-    """A real tiny run: its output folder (a record and a checkpoint)."""
+def finished(small_mnist, tmp_path_factory):
+    """A tiny run on the small synthetic set: its output folder (a record and a checkpoint)."""
     out = tmp_path_factory.mktemp("finished")
-    result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(mnist_dir)])
+    with small_mnist.pinned() as data_dir:
+        result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     return out
 
@@ -79,17 +80,30 @@ def unfinished_copy(finished: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("form", ["one-line pickle", "torch.save"])
-def test_run_resume_refuses_a_checkpoint_that_would_run_code(finished, mnist_dir, tmp_path, form):
+def test_run_resume_refuses_a_checkpoint_that_would_run_code(finished, small_mnist_dir, tmp_path, form):
     out, checkpoint = unfinished_copy(finished, tmp_path)
     marker = tmp_path / "marker"
     checkpoint.write_bytes(hostile_bytes(marker, form))
     before = snapshot(out)
-    result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(mnist_dir), "--resume"])
+    result = runner.invoke(app, [*RUN, "--out", str(out), "--data-dir", str(small_mnist_dir), "--resume"])
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "data only" in line and "system" in line
     assert not marker.exists()
     assert snapshot(out) == before
+
+
+def test_run_resume_of_a_truncated_checkpoint_is_one_line_and_force_restarts(finished, small_mnist_dir, tmp_path):
+    """What a crash in the middle of writing would leave, were writes not atomic; tests/test_reliability.py
+    truncates the checkpoint of a killed run the same way."""
+    out, checkpoint = unfinished_copy(finished, tmp_path)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    args = [*RUN, "--out", str(out), "--data-dir", str(small_mnist_dir), "--resume"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "is corrupt" in line and "--force" in line
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
 
 
 @pytest.mark.parametrize("form", ["one-line pickle", "torch.save"])

@@ -21,16 +21,16 @@ MiB = 2**20
 BALLAST_MIB = 256
 
 
-def run_record(out: Path, mnist_dir, *args) -> dict:
+def run_record(out: Path, data_dir, *args) -> dict:
     result = runner.invoke(app, ["run", "--preset", "tiny", "--device", "cpu", "--out", str(out),
-                                 "--data-dir", str(mnist_dir), "--format", "json", *args])
+                                 "--data-dir", str(data_dir), "--format", "json", *args])
     assert result.exit_code == 0, result.output
     (path,) = sorted(out.glob("runs/*/*.json"))
     return load_record(path)
 
 
-def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeypatch):
-    small = run_record(tmp_path / "small", mnist_dir, "--variants", "dcgan")["systems"]
+def test_training_peak_memory_leaves_out_evaluation(small_mnist_dir, tmp_path, monkeypatch):
+    small = run_record(tmp_path / "small", small_mnist_dir, "--variants", "dcgan")["systems"]
 
     # Evaluation now extracts features in batches ten times larger and holds 256 MiB more
     # at every curve point: a training figure that took in evaluation would grow with it.
@@ -45,7 +45,7 @@ def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeyp
             del ballast
 
     monkeypatch.setattr(bench.eval.evaluation.Evaluator, "curve", heavy_curve)
-    big = run_record(tmp_path / "big", mnist_dir, "--variants", "dcgan")["systems"]
+    big = run_record(tmp_path / "big", small_mnist_dir, "--variants", "dcgan")["systems"]
 
     print(f"training peak {small['peak_mem_bytes'] / MiB:.1f} -> {big['peak_mem_bytes'] / MiB:.1f} MiB; "
           f"evaluation peak {small['eval_peak_mem_bytes'] / MiB:.1f} -> {big['eval_peak_mem_bytes'] / MiB:.1f} MiB")
@@ -55,7 +55,7 @@ def test_training_peak_memory_leaves_out_evaluation(mnist_dir, tmp_path, monkeyp
     assert 0 < big["peak_mem_bytes"] < BALLAST_MIB * MiB / 2
 
 
-def test_a_time_budget_counts_training_seconds_only(mnist_dir, tmp_path, monkeypatch):
+def test_a_time_budget_counts_training_seconds_only(small_mnist_dir, tmp_path, monkeypatch):
     curve = bench.eval.evaluation.Evaluator.curve
 
     def slow_curve(self, G, step):
@@ -63,7 +63,7 @@ def test_a_time_budget_counts_training_seconds_only(mnist_dir, tmp_path, monkeyp
         return curve(self, G, step)
 
     monkeypatch.setattr(bench.eval.evaluation.Evaluator, "curve", slow_curve)
-    record = run_record(tmp_path, mnist_dir, "--variants", "vanilla", "--train-seconds", "1.5")
+    record = run_record(tmp_path, small_mnist_dir, "--variants", "vanilla", "--train-seconds", "1.5")
     systems, budget, curve_points = record["systems"], record["budget"], record["curve"]
     evaluated = [p for p in curve_points if "fid_mnist" in p]
     # At least 1.5 s of sleeping in evaluation (3 points need 6 steps in 1.5 s: so on a busy machine too)...
@@ -76,23 +76,23 @@ def test_a_time_budget_counts_training_seconds_only(mnist_dir, tmp_path, monkeyp
     assert budget["images_seen"] == 64 * budget["g_steps"]
 
 
-def test_budget_counts_show_how_an_epoch_budget_shares_out(mnist_dir, tmp_path):
-    record = run_record(tmp_path, mnist_dir, "--variants", "wgan-gp", "--steps", "3")
+def test_budget_counts_show_how_an_epoch_budget_shares_out(small_mnist_dir, tmp_path):
+    record = run_record(tmp_path, small_mnist_dir, "--variants", "wgan-gp", "--steps", "3")
     assert record["budget"] == {"label": "3 generator steps", "g_steps_planned": 3, "train_seconds_planned": None,
                                 "g_steps": 3, "d_steps": 15, "images_seen": 3 * 5 * 64}
 
 
-def test_steps_and_train_seconds_together_are_refused(mnist_dir, tmp_path):
+def test_steps_and_train_seconds_together_are_refused(small_mnist_dir, tmp_path):
     result = runner.invoke(app, ["run", "--variants", "vanilla", "--steps", "3", "--train-seconds", "2",
-                                 "--device", "cpu", "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+                                 "--device", "cpu", "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)])
     assert result.exit_code == 2 and "two budgets" in result.output
     for bad in ("0", "-1", "nan"):
         result = runner.invoke(app, ["run", "--variants", "vanilla", "--train-seconds", bad, "--device", "cpu",
-                                     "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+                                     "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)])
         assert result.exit_code == 2 and "--train-seconds must be a positive number" in result.output
 
 
-def test_a_run_makes_its_device_current_for_everything_it_does(mnist_dir, tmp_path, monkeypatch):
+def test_a_run_makes_its_device_current_for_everything_it_does(small_mnist_dir, tmp_path, monkeypatch):
     """Without two GPUs: the runner enters use_device(plan.device) around all its runs,
     and use_device makes a CUDA device current (here with torch.cuda.device stubbed)."""
     entered, current = [], []
@@ -115,7 +115,7 @@ def test_a_run_makes_its_device_current_for_everything_it_does(mnist_dir, tmp_pa
 
     monkeypatch.setattr(bench.train.runner, "use_device", spy)
     monkeypatch.setattr(bench.eval.evaluation.Evaluator, "final", watched_final)
-    run_record(tmp_path, mnist_dir, "--variants", "vanilla")
+    run_record(tmp_path, small_mnist_dir, "--variants", "vanilla")
     assert entered == [torch.device("cpu")] and seen_during_eval == [[torch.device("cpu")]]
 
     made_current = []

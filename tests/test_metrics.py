@@ -149,7 +149,7 @@ def test_reference_cache_key_follows_network_real_set_and_device(real, mnist, ca
     assert cached and all(classifier.CLASSIFIER_SHA256[:16] in name for name in cached)
 
 
-def test_features_are_extracted_in_full_float32_and_the_settings_restored(real, monkeypatch):
+def test_features_are_extracted_in_full_float32_and_the_settings_restored(tiny_images, monkeypatch):
     """cuDNN's TF32 default would make *_mnist figures depend on the GPU: extraction runs
     with every float32 switch at 'ieee', and the caller's settings come back afterwards."""
     before = {name: backend().fp32_precision for name, backend in quality.PRECISION_SWITCHES}
@@ -163,7 +163,7 @@ def test_features_are_extracted_in_full_float32_and_the_settings_restored(real, 
 
     monkeypatch.setattr(classifier.MnistClassifier, "prepare", staticmethod(
         lambda images, prepare=classifier.MnistClassifier.prepare: watch(prepare(images))))
-    features(real[:10], CPU)
+    features(tiny_images[:10], CPU)
     assert seen and all(set(s.values()) == {"ieee"} for s in seen)
     assert {name: backend().fp32_precision for name, backend in quality.PRECISION_SWITCHES} == before
 

@@ -27,11 +27,11 @@ def clean_registry():
     restore(snapshot)
 
 
-def test_the_example_plugin_trains_and_its_record_says_where_it_came_from(mnist_dir, tmp_path, monkeypatch):
+def test_the_example_plugin_trains_and_its_record_says_where_it_came_from(small_mnist_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the path as a user types it in a checkout
     result = runner.invoke(app, ["run", "--plugin", "examples/plugin_variant.py", "--variants", "lsgan-sym",
                                  "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
-                                 "--data-dir", str(mnist_dir)])
+                                 "--data-dir", str(small_mnist_dir)])
     assert result.exit_code == 0, result.output
     (path,) = tmp_path.glob("runs/*/*.json")
     record = load_record(path)
@@ -63,16 +63,16 @@ register_variant(Variant(name="plugin-mlp-gan", arch="plugin-mlp", loss="ns", hp
 """
 
 
-def test_eval_needs_and_takes_the_plugin_that_built_a_checkpoint(mnist_dir, tmp_path):
+def test_eval_needs_and_takes_the_plugin_that_built_a_checkpoint(small_mnist_dir, tmp_path):
     plugin = tmp_path / "arch_plugin.py"
     plugin.write_text(ARCH_PLUGIN)
     before = registry_snapshot()
     result = runner.invoke(app, ["run", "--plugin", str(plugin), "--variants", "plugin-mlp-gan", "--preset", "tiny",
-                                 "--device", "cpu", "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+                                 "--device", "cpu", "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)])
     assert result.exit_code == 0, result.output
     (checkpoint,) = tmp_path.glob("checkpoints/*/*.pt")
     restore(before)  # a new process: the plug-in is not loaded
-    evaluate = ["eval", str(checkpoint), "--samples", "200", "--device", "cpu", "--data-dir", str(mnist_dir)]
+    evaluate = ["eval", str(checkpoint), "--samples", "200", "--device", "cpu", "--data-dir", str(small_mnist_dir)]
     result = runner.invoke(app, evaluate)
     assert result.exit_code == 2
     assert "unknown architecture 'plugin-mlp'" in result.output and "--plugin" in result.output

@@ -80,12 +80,14 @@ def uninterrupted(mnist_dir, tmp_path_factory):
     return deterministic_view(load_record(path))
 
 
+@pytest.mark.slow  # trains in a subprocess and kills it
 def test_sigkill_at_a_random_point_then_resume_gives_the_uninterrupted_record(mnist_dir, tmp_path, uninterrupted):
     sigkill_after_a_checkpoint(RUN, tmp_path, mnist_dir)
 
     assert_resume_gives(RUN, tmp_path, mnist_dir, uninterrupted)
 
 
+@pytest.mark.slow  # trains in a subprocess and signals it
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_signal_leaves_a_checkpoint_and_says_how_to_resume(mnist_dir, tmp_path, uninterrupted, signum, code):
     process = gan_bench(*RUN, "--out", str(tmp_path), data_dir=mnist_dir)
@@ -102,8 +104,8 @@ def test_a_stop_signal_leaves_a_checkpoint_and_says_how_to_resume(mnist_dir, tmp
     assert deterministic_view(load_record(path)) == uninterrupted
 
 
-def test_resume_skips_finished_runs_and_force_recomputes(mnist_dir, tmp_path):
-    args = [*RUN, "--steps", "4", "--out", str(tmp_path), "--data-dir", str(mnist_dir)]
+def test_resume_skips_finished_runs_and_force_recomputes(small_mnist_dir, tmp_path):
+    args = [*RUN, "--steps", "4", "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)]
     assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, [*args, "--resume"])
     assert result.exit_code == 0 and "skipped" in result.output
@@ -113,6 +115,7 @@ def test_resume_skips_finished_runs_and_force_recomputes(mnist_dir, tmp_path):
     assert len(records_in(tmp_path)) == 2
 
 
+@pytest.mark.slow  # trains in a subprocess and kills it
 def test_a_corrupt_checkpoint_is_a_clear_error_and_force_restarts(mnist_dir, tmp_path):
     process = gan_bench(*RUN, "--out", str(tmp_path), data_dir=mnist_dir)
     assert wait_for_checkpoint(tmp_path, process)
@@ -128,6 +131,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error_and_force_restarts(mnist_dir, tmp
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
 
 
+@pytest.mark.slow  # trains in two subprocesses
 def test_two_concurrent_runs_in_one_directory_do_not_clobber(mnist_dir, tmp_path):
     args = [*RUN, "--steps", "6", "--out", str(tmp_path)]
     processes = [gan_bench(*args, data_dir=mnist_dir) for _ in range(2)]
@@ -139,8 +143,8 @@ def test_two_concurrent_runs_in_one_directory_do_not_clobber(mnist_dir, tmp_path
     assert not list(Path(tmp_path).rglob("*.tmp"))
 
 
-def test_a_full_disk_while_writing_a_record_keeps_earlier_records_intact(mnist_dir, tmp_path, monkeypatch):
-    args = [*RUN, "--steps", "2", "--out", str(tmp_path), "--data-dir", str(mnist_dir)]
+def test_a_full_disk_while_writing_a_record_keeps_earlier_records_intact(small_mnist_dir, tmp_path, monkeypatch):
+    args = [*RUN, "--steps", "2", "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)]
     assert runner.invoke(app, args).exit_code == 0
     (earlier,) = records_in(tmp_path)
     before = earlier.read_bytes()
@@ -159,11 +163,12 @@ def test_a_full_disk_while_writing_a_record_keeps_earlier_records_intact(mnist_d
     assert not list(Path(tmp_path).rglob("*.tmp"))
 
 
-def test_corrupt_data_is_refused_with_a_hint(mnist_dir, tmp_path):
+def test_corrupt_data_is_refused_with_a_hint(small_mnist_dir, tmp_path):
     raw = assets.raw_dir(tmp_path / "data")
     raw.mkdir(parents=True)
     for name in assets.RAW_FILES.values():
-        (raw / name).write_bytes((assets.raw_dir(mnist_dir) / name).read_bytes())
+        (raw / name).write_bytes((assets.raw_dir(small_mnist_dir) / name).read_bytes())
+    assets.fetch_mnist(tmp_path / "data")  # the copy itself passes
     damaged = raw / assets.RAW_FILES["train_images"]
     damaged.write_bytes(damaged.read_bytes()[:-1] + b"\x01")
     result = runner.invoke(app, [*RUN, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])

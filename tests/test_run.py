@@ -1,4 +1,5 @@
-"""`gan-bench run` end to end on real MNIST with the tiny preset."""
+"""`gan-bench run` end to end on real MNIST with the tiny preset (a run that diverges: on the
+small synthetic set)."""
 
 import json
 
@@ -21,11 +22,20 @@ def records_in(out):
     return sorted(out.glob("runs/*/*.json"))
 
 
-def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(mnist_dir, tmp_path):
-    result = run_cli("--variants", "all", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
+@pytest.fixture(scope="module")
+def tiny_run(mnist_dir, tmp_path_factory):
+    """Every variant under the tiny preset, trained once for the tests that each check
+    their own part of it: the CLI's result and the output folder."""
+    out = tmp_path_factory.mktemp("tiny-run")
+    result = run_cli("--variants", "all", "--preset", "tiny", "--device", "cpu", "--out", str(out),
                      "--data-dir", str(mnist_dir))
+    return result, out
+
+
+def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(tiny_run):
+    result, out = tiny_run
     assert result.exit_code == 0, result.output
-    paths = records_in(tmp_path)
+    paths = records_in(out)
     assert len(paths) == len(variants.list_variants()) == 12
     for path in paths:
         record = load_record(path)
@@ -56,7 +66,8 @@ def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(mnist_dir, 
     assert curves[0] != curves[1]
 
 
-def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(mnist_dir, tmp_path):
+@pytest.mark.slow  # 40 steps with a curve point every 2: about ten seconds even on the small set
+def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(small_mnist_dir, tmp_path):
     from dataclasses import replace
 
     import variants
@@ -66,7 +77,7 @@ def test_a_huge_learning_rate_ends_the_run_as_diverged_and_the_next_run_goes_on(
     variants.register_variant(broken)
     try:
         result = run_cli("--variants", "lsgan-huge-lr,vanilla", "--steps", "40", "--preset", "tiny", "--device",
-                         "cpu", "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+                         "cpu", "--out", str(tmp_path), "--data-dir", str(small_mnist_dir))
     finally:
         variants.VARIANTS.restore(before)
     statuses = {load_record(p)["variant"]: load_record(p) for p in records_in(tmp_path)}
@@ -126,12 +137,10 @@ def test_list_formats_for_scripts_carry_every_column():
     assert result.exit_code == 2 and "unknown format 'yaml'" in result.output
 
 
-def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir, tmp_path):
-    result = run_cli("--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
-                     "--data-dir", str(mnist_dir))
+def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(tiny_run, mnist_dir, tmp_path):
+    result, out = tiny_run  # its dcgan run: --variants dcgan --preset tiny, seed 0
     assert result.exit_code == 0, result.output
-    (path,) = records_in(tmp_path)
-    record = load_record(path)
+    (record,) = [r for r in map(load_record, records_in(out)) if r["variant"] == "dcgan"]
     for key in ("fid_mnist", "kid_mnist", "precision_mnist", "recall_mnist", "is_mnist", "modes_covered",
                 "class_kl", "confidence"):
         assert isinstance(record["metrics"][key], (int, float)), key

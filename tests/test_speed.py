@@ -33,8 +33,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def dataset(mnist_dir):
-    return mnist_dataset(mnist_dir)  # torchvision's MNIST: loading it once saves seconds per test
+def dataset(small_mnist):
+    return mnist_dataset(small_mnist.dir)  # torchvision's MNIST, read from the small set's raw files
 
 
 @pytest.mark.parametrize("name", variants.list_variants())
@@ -55,10 +55,10 @@ def test_the_yardstick_trains_every_variant_on_cpu(name, dataset):
     assert yardstick.batch_index == 2 * variant.hparams.n_critic
 
 
-def test_the_yardstick_starts_from_the_fast_paths_weights(dataset, mnist):
+def test_the_yardstick_starts_from_the_fast_paths_weights(dataset, tiny_images):
     variant = variants.get_variant("dcgan").with_hparams(batch_size=8)
     yardstick = Yardstick(variant, CPU, seed=3, print_fn=lambda line: None, dataset=dataset)
-    state = init_state(variant, mnist["train_images"][:64], CPU, seed=3)
+    state = init_state(variant, tiny_images[:64], CPU, seed=3)
     for mine, theirs in ((yardstick.G, state.G), (yardstick.D, state.D)):
         assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
     # The tutorial's data: PIL -> ToTensor -> Normalize, in [-1, 1] like the fast path's batches.
@@ -66,10 +66,10 @@ def test_the_yardstick_starts_from_the_fast_paths_weights(dataset, mnist):
     assert real.shape == (8, 1, 28, 28) and real.min() >= -1 and real.max() <= 1
 
 
-def test_measure_speed_reports_both_sides_and_their_ratio_per_repeat(mnist_dir):
+def test_measure_speed_reports_both_sides_and_their_ratio_per_repeat(small_mnist_dir):
     chosen = [variants.get_variant("vanilla"), variants.get_variant("wgan-gp")]
     frame = measure_speed(chosen, CPU, batch_sizes=(4, 8), repeats=2, steps_per_repeat=1, warmup=0,
-                          data_dir=mnist_dir, memory=False)
+                          data_dir=small_mnist_dir, memory=False)
     assert len(frame) == 2 * 2 * 2
     assert list(frame.drop_duplicates(["variant", "batch_size"])[["variant", "batch_size"]].itertuples(
         index=False, name=None)) == [("vanilla", 4), ("vanilla", 8), ("wgan-gp", 4), ("wgan-gp", 8)]
@@ -93,6 +93,7 @@ def test_measure_speed_reports_both_sides_and_their_ratio_per_repeat(mnist_dir):
         assert row.fast_step_ms > 0 and row.yardstick_step_ms > 0
 
 
+@pytest.mark.slow  # trains in a subprocess of its own
 @pytest.mark.parametrize("side", ["fast", "yardstick"])
 def test_each_sides_peak_memory_is_probed_in_a_fresh_process(side, mnist_dir):
     figures = probe_memory(variants.get_variant("vanilla").with_hparams(batch_size=8), side, CPU, mnist_dir, steps=1)
@@ -104,9 +105,9 @@ SMALL_SPEED = ["speed", "--variants", "vanilla,pacdcgan2", "--device", "cpu", "-
                "--steps", "1", "--warmup", "0", "--threads", "1", "--no-memory"]
 
 
-def test_the_speed_command_prints_a_table_and_writes_json_and_csv(mnist_dir, tmp_path):
+def test_the_speed_command_prints_a_table_and_writes_json_and_csv(small_mnist_dir, tmp_path):
     # In a pipe rich assumes 80 columns: the table drops columns, never cuts a name or a number.
-    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path), "--data-dir", str(mnist_dir)],
+    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)],
                            env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "…" not in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80
@@ -127,7 +128,7 @@ def test_the_speed_command_prints_a_table_and_writes_json_and_csv(mnist_dir, tmp
     assert not list(folder.glob(".*tmp"))
 
     # For scripts: stdout is the JSON alone (progress went to stderr), every column in it.
-    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path / "again"), "--data-dir", str(mnist_dir),
+    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path / "again"), "--data-dir", str(small_mnist_dir),
                                  "--format", "json"])
     assert result.exit_code == 0, result.output
     as_json = json.loads(result.stdout)

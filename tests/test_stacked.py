@@ -175,6 +175,7 @@ def test_one_seed_on_stacked_mnist_is_one_record(stacked_run, mnist_dir, tmp_pat
     assert deterministic_view(load_record(again)) == deterministic_view(load_record(first))
 
 
+@pytest.mark.slow  # trains in a subprocess and kills it
 def test_sigkill_then_resume_on_stacked_mnist_gives_the_uninterrupted_record(stacked_run, mnist_dir, tmp_path):
     args = [*RUN, "--steps", "12", "--checkpoint-every", "2"]
     uninterrupted = tmp_path / "uninterrupted"
@@ -234,9 +235,9 @@ def test_eval_scores_a_stacked_checkpoint_and_refuses_another_dataset(stacked_ru
     assert "trained on stacked-mnist, not mnist" in result.output
 
 
-def test_an_unknown_dataset_is_one_line_and_writes_nothing(mnist_dir, tmp_path):
+def test_an_unknown_dataset_is_one_line_and_writes_nothing(small_mnist_dir, tmp_path):
     result = runner.invoke(app, ["run", "--variants", "dcgan", "--dataset", "cifar", "--preset", "tiny",
-                                 "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
+                                 "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)])
     assert result.exit_code == 2
     assert "unknown dataset 'cifar'; choose one of mnist, stacked-mnist" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -192,6 +192,7 @@ def test_a_tiny_study_records_every_run_once_and_samples_the_same_anywhere(mnist
     assert "rerun-best: 2 of 2 runs recorded (0 now, 0 failed)" in stdout
 
 
+@pytest.mark.slow
 def test_a_plugin_variant_and_a_pairing_train_on_the_workers_and_the_rerun_remembers_the_plugin(mnist_dir, tmp_path):
     # A relative path from the driver's folder: the workers get it made absolute.
     plugin = "examples/plugin_variant.py"
