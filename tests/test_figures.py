@@ -5,7 +5,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import torch
 from typer.testing import CliRunner
 

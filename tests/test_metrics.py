@@ -15,7 +15,6 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from bench.data import assets
 from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.eval import classifier, inception, quality

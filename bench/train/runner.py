@@ -264,7 +264,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
     task = progress.add_task(f"{variant.name} s{seed}", total=config.train_seconds if by_time else config.steps,
                              completed=state.train_s if by_time else state.step, stats="") if progress else None
 
-    board = open_board(plan, run_id, variant, state, images_per_step) if plan.tensorboard else None
+    board = open_board(plan, run_id, variant, state, config.images_per_step) if plan.tensorboard else None
 
     def on_log(point):
         if board is not None:
