@@ -157,6 +157,20 @@ def test_a_record_without_a_budget_label_has_its_presets_budget(tmp_path):
     assert list(csv_of(out)["fid_mnist_mean"]) == [20.0]
 
 
+def test_the_default_folder_is_beside_the_records(tmp_path):
+    """RESULTS, RESULTS/runs and RESULTS/runs/<slug> report into RESULTS/reports/<slug>; a results
+    folder that merely sits in a folder named runs keeps its reports inside itself."""
+    root = tmp_path / "results"
+    write_record(root, make_record("dcgan", 0, fid=10.0))
+    for given in (root, root / "runs", root / "runs" / SLUG):
+        ((_, paths),) = report.write_reports(given, formats="md")
+        assert paths[0] == root / "reports" / SLUG / "report.md"
+    mine = tmp_path / "runs" / "mine"
+    write_record(mine, make_record("dcgan", 0, fid=10.0))
+    ((_, paths),) = report.write_reports(mine, formats="md")
+    assert paths[0] == mine / "reports" / SLUG / "report.md"
+
+
 def test_the_library_still_refuses_to_mix(mixed):
     with pytest.raises(BenchError, match="records mix"):
         report.write_report(mixed)

@@ -174,10 +174,11 @@ def parse_formats(spec) -> tuple[str, ...]:
     return tuple(names)
 
 
-def records_root(results_dir: Path) -> Path:
-    """The folder a set of records belongs to: RESULTS for RESULTS, RESULTS/runs and RESULTS/runs/<slug>."""
+def records_root(results_dir: Path, slugs=()) -> Path:
+    """The folder records belong to: RESULTS for RESULTS, RESULTS/runs and RESULTS/runs/<slug>
+    (a slug of theirs: a folder that only happens to sit in one named runs is its own root)."""
     results_dir = Path(results_dir)
-    if results_dir.parent.name == "runs":
+    if results_dir.parent.name == "runs" and results_dir.name in slugs:
         return results_dir.parent.parent
     return results_dir.parent if results_dir.name == "runs" else results_dir
 
@@ -186,7 +187,7 @@ def default_out_dir(results_dir: Path, slug: str) -> Path:
     """RESULTS/reports/<device-slug>/, also when given RESULTS/runs or RESULTS/runs/<slug>: a
     folder of its own that git ignores (results/**/reports/), so that a local report never
     lands on a published set's files (results/<device-slug>/ is one)."""
-    return records_root(results_dir) / "reports" / slug
+    return records_root(results_dir, {slug}) / "reports" / slug
 
 
 def regenerate_command(results_dir: Path, out_dir: Path, formats: tuple[str, ...], filters=()) -> str:
@@ -276,7 +277,8 @@ def write_reports(results_dir, formats=FORMATS, out_dir=None, filters: dict | No
     results_dir, formats, filters = Path(results_dir), parse_formats(formats), filters or {}
     records, warnings = load_checked(results_dir, warn)
     sets = split_sets(select(records, filters))
-    base = Path(out_dir) if out_dir is not None else records_root(results_dir) / "reports"
+    slugs = {r["env"]["device_slug"] for r in records}
+    base = Path(out_dir) if out_dir is not None else records_root(results_dir, slugs) / "reports"
     written = []
     for record_set, folder in zip(sets, set_dirs(sets, base, by_device=out_dir is None)):
         picks = filter_flags(filters) if len(sets) == 1 else filter_flags(
