@@ -70,7 +70,11 @@ def main() -> None:
             codes = list(pool.map(lambda v: train(v, seed, args, running), names))
         report = subprocess.run(gan_bench("report", str(args.out), "--out", str(args.out)), capture_output=True,
                                 text=True)
-        print(f"round {seed}: exits {codes}; report: exit {report.returncode}", flush=True)
+        # The published index names this set's variants x seeds and headline: keep it in step.
+        results = next((p for p in args.out.resolve().parents if p.name == "results"), None)
+        index = subprocess.run(gan_bench("index", str(results)), capture_output=True, text=True) if results else None
+        print(f"round {seed}: exits {codes}; report: exit {report.returncode}; "
+              f"index: {'exit ' + str(index.returncode) if index else 'not under results/'}", flush=True)
 
 
 if __name__ == "__main__":
