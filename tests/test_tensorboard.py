@@ -1,7 +1,6 @@
 """`--tensorboard DIR`: each run's event files, read back with TensorBoard's own reader, say
 what its record says; the writing is outside every timed window and changes no number."""
 
-import dataclasses
 import time
 from contextlib import contextmanager
 
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 import bench.study.engine
 import bench.train.runner
 from bench.cli import app
-from bench.data.datasets import DATASETS
 from bench.records import config_hash, deterministic_view, load_record
 from bench.study.engine import execute_run
 from bench.study.options import prepare
@@ -24,18 +22,6 @@ from bench.train.settings import RunSettings
 
 runner = CliRunner()
 GRID_PIXELS = 8 * 28 + 9 * 2  # 8 images a row, 2 pixels of padding around each
-
-
-@pytest.fixture
-def synthetic_mnist(monkeypatch, tmp_path):
-    """MNIST's place taken by 1,024 random training images and 1,000 reference ones: a run
-    trains and scores as on MNIST, in seconds. Returns a data folder for the FID cache."""
-    generator = torch.Generator().manual_seed(0)
-    data = {"train_images": torch.randint(0, 256, (1024, 1, 28, 28), generator=generator, dtype=torch.uint8),
-            "reference_images": torch.randint(0, 256, (1000, 1, 28, 28), generator=generator, dtype=torch.uint8),
-            "sha256": {}}
-    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], load=lambda data_dir: dict(data)))
-    return tmp_path / "data"
 
 
 def run_record(out, data_dir, *args) -> dict:
@@ -74,9 +60,9 @@ def same_series(logged: list, expected: list) -> bool:
             and [value for _, value in logged] == close([value for _, value in expected]))
 
 
-def test_the_event_files_say_what_the_record_says_and_change_no_number(synthetic_mnist, tmp_path):
-    plain = run_record(tmp_path / "plain", synthetic_mnist)
-    record = run_record(tmp_path / "logged", synthetic_mnist, "--tensorboard", str(tmp_path / "tb"))
+def test_the_event_files_say_what_the_record_says_and_change_no_number(small_mnist_dir, tmp_path):
+    plain = run_record(tmp_path / "plain", small_mnist_dir)
+    record = run_record(tmp_path / "logged", small_mnist_dir, "--tensorboard", str(tmp_path / "tb"))
     assert deterministic_view(record) == deterministic_view(plain)
     assert record["config"] == plain["config"] and record["config_hash"] == config_hash(plain["config"])
 
@@ -136,7 +122,7 @@ class Clock:
         self.naps += 1
 
 
-def test_the_writing_is_in_no_timed_window(synthetic_mnist, tmp_path, monkeypatch):
+def test_the_writing_is_in_no_timed_window(small_mnist_dir, tmp_path, monkeypatch):
     hour = 3600.0
     clock = Clock(time.perf_counter)
     monkeypatch.setattr(time, "perf_counter", clock.perf_counter)
@@ -147,7 +133,7 @@ def test_the_writing_is_in_no_timed_window(synthetic_mnist, tmp_path, monkeypatc
         flush(self)
 
     monkeypatch.setattr(SummaryWriter, "flush", slow_flush)
-    record = run_record(tmp_path / "out", synthetic_mnist, "--tensorboard", str(tmp_path / "tb"))
+    record = run_record(tmp_path / "out", small_mnist_dir, "--tensorboard", str(tmp_path / "tb"))
     systems = record["systems"]
     assert clock.naps == len(record["curve"]) >= 2
     assert systems["wall_s"] >= clock.naps * hour  # the run did wait for its writer...
@@ -156,7 +142,7 @@ def test_the_writing_is_in_no_timed_window(synthetic_mnist, tmp_path, monkeypatc
     assert systems["step_ms_p95"] < hour * 1000
 
 
-def test_an_unwritable_folder_is_one_error_line_before_anything_trains(synthetic_mnist, tmp_path):
+def test_an_unwritable_folder_is_one_error_line_before_anything_trains(tmp_path):
     (tmp_path / "a-file").write_text("")
     for command in (["run", "--variants", "vanilla", "--out", str(tmp_path / "out")],
                     ["study", "--variants", "vanilla", "--space", "defaults", "--configs", "1",
@@ -169,12 +155,12 @@ def test_an_unwritable_folder_is_one_error_line_before_anything_trains(synthetic
     assert not list(tmp_path.rglob("*.json"))
 
 
-def test_a_study_run_logs_into_its_own_folder_with_its_configuration(synthetic_mnist, tmp_path, monkeypatch):
+def test_a_study_run_logs_into_its_own_folder_with_its_configuration(small_mnist_dir, tmp_path, monkeypatch):
     """Through the study's own path (its settings, the engine, the worker's function), without Ray."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench.study.engine, "_DATA", {})
     flags = {"variants": "vanilla", "space": "lucic-narrow", "configs": 2, "preset": "tiny", "steps": 2,
-             "out": "study", "tensorboard": "tb", "data-dir": str(synthetic_mnist)}
+             "out": "study", "tensorboard": "tb", "data-dir": str(small_mnist_dir)}
     definition, runs, engine, _ = prepare(None, flags, False, warn=print)
     assert engine.tensorboard == tmp_path / "tb"  # absolute: a Ray worker's folder is not the driver's
     threads = torch.get_num_threads()
@@ -189,7 +175,7 @@ def test_a_study_run_logs_into_its_own_folder_with_its_configuration(synthetic_m
     assert hparams["lr_d"] == close(record["study"]["params"]["lr"])  # the sampled value, sortable in the tab
 
 
-def test_a_resumed_run_goes_on_in_its_folder_and_logs_each_step_once(synthetic_mnist, tmp_path, monkeypatch):
+def test_a_resumed_run_goes_on_in_its_folder_and_logs_each_step_once(small_mnist_dir, tmp_path, monkeypatch):
     """Killed after step 7 with its checkpoint at step 4: what it logged past step 4 (step 6)
     is hidden, and the resumed run logs those steps again."""
     polls = []
@@ -205,7 +191,7 @@ def test_a_resumed_run_goes_on_in_its_folder_and_logs_each_step_once(synthetic_m
 
     monkeypatch.setattr(bench.train.runner, "signals_request_stop", killed_after_step_7)
     settings = RunSettings(variants="vanilla", preset="tiny", steps=8, checkpoint_every=4, device="cpu",
-                           out=tmp_path / "out", data_dir=synthetic_mnist, tensorboard=tmp_path / "tb", resume=True)
+                           out=tmp_path / "out", data_dir=small_mnist_dir, tensorboard=tmp_path / "tb", resume=True)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(plan_from(settings))
     (folder,) = (tmp_path / "tb").iterdir()
