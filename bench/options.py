@@ -9,6 +9,7 @@ through. The settings classes themselves live with the layer that uses them
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import typing
@@ -110,7 +111,9 @@ def problem(spec: Spec, value) -> str | None:
             return f"{spec.flags[0]} must be {spec.limits()}, got {value:g}"
     if isinstance(value, str):
         if spec.choices is not None and value not in spec.choices:
-            return f"unknown {spec.key} {value!r}; choose one of {', '.join(spec.choices)}"
+            near = difflib.get_close_matches(value, spec.choices, n=3)
+            return (f"unknown {spec.key} {value!r}; {'did you mean ' + ', '.join(near) + '? ' if near else ''}"
+                    f"choose one of {', '.join(spec.choices)}")
         if spec.pattern is not None and not re.fullmatch(spec.pattern[0], value.strip().lower()):
             return f"unknown {spec.key} {value!r}; use {spec.pattern[1]}"
     return None

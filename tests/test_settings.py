@@ -58,7 +58,7 @@ def one_error_line(result) -> str:
 @pytest.mark.parametrize("option, field, value, words", [
     ("--min-delta", "min_delta", 2.0, "--min-delta must be between 0 and 1, got 2"),
     ("--seeds", "seeds", 0, "--seeds must be at least 1, got 0"),
-    ("--preset", "preset", "huge", "unknown preset 'huge'; choose one of " + ", ".join(PRESETS)),
+    ("--preset", "preset", "huge", "choose one of " + ", ".join(PRESETS)),
     ("--device", "device", "tpu", "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
 ])
 def test_the_command_line_and_the_python_api_refuse_a_value_in_the_same_words(tmp_path, option, field, value, words):
@@ -78,6 +78,11 @@ def test_a_study_file_value_is_refused_in_the_command_line_s_words(tmp_path):
     line = one_error_line(runner.invoke(app, ["study", "--variants", "vanilla", "--space", "defaults", "--configs",
                                               "1", "--out", str(tmp_path / "s"), "--min-delta", "2"]))
     assert "--min-delta must be between 0 and 1, got 2" in line
+
+
+def test_a_mistyped_choice_gets_the_nearest_names():
+    line = one_error_line(runner.invoke(app, ["run", "--preset", "quik"]))
+    assert "unknown preset 'quik'; did you mean quick?" in line
 
 
 def test_an_unknown_option_is_one_error_line():

@@ -322,7 +322,7 @@ def one_error_line(result, *fragments):
 def test_an_unknown_space_is_refused(tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, [*STUDY[:3], "--space", "lucic-huge", "--configs", "2", *TINY, "--out", str(out)])
-    one_error_line(result, "unknown search space 'lucic-huge'", "lucic-narrow")
+    one_error_line(result, "unknown space 'lucic-huge'", "lucic-narrow")
     assert not out.exists()
 
 
