@@ -44,18 +44,36 @@ def starts_ray(item) -> bool:
     return any(imports_ray(function) for function in functions)
 
 
+# Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of this group run
+# one after another on one worker: a test that starts Ray finds Ray's processes with `ps`, and
+# another test's Ray would confuse it. A test that starts Ray only through `gan-bench study` in a
+# subprocess does not import ray: its module marks it with `pytest.mark.xdist_group(RAY_GROUP)`.
+RAY_GROUP = "ray"
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_ray(item):
+        ray = starts_ray(item)
+        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or ray:
             item.add_marker(pytest.mark.slow)
+        if ray:
+            item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
 
 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Two xdist workers on two cores: one torch thread each, or their threads wait on each
-        # other and both get many times slower (docs/speed.md).
+        # One torch thread per xdist worker, and per process a test starts (OMP_NUM_THREADS):
+        # two workers with two threads each on two cores wait on each other and get many times
+        # slower (docs/speed.md). A resumed run also must continue with its subprocess's thread
+        # count, or its record is not bit-identical to the uninterrupted one.
+        os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
+        # A worker starts with COLUMNS=80 and LINES=24 in its environment, which the CLI's rich
+        # console would take at import as its fixed size: the tests that give COLUMNS per command
+        # would all get 80 columns.
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")
