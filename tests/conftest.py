@@ -38,27 +38,43 @@ def imports_ray(function) -> bool:
     return False
 
 
+def fixture_defs(item) -> list:
+    return [d for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values() for d in defs]
+
+
 def starts_ray(item) -> bool:
-    fixture_defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    functions = [getattr(item, "function", None)] + [d.func for defs in fixture_defs.values() for d in defs]
+    functions = [getattr(item, "function", None)] + [d.func for d in fixture_defs(item)]
     return any(imports_ray(function) for function in functions)
 
 
-# Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of this group run
-# one after another on one worker: a test that starts Ray finds Ray's processes with `ps`, and
-# another test's Ray would confuse it. A test that starts Ray only through `gan-bench study` in a
-# subprocess does not import ray: its module marks it with `pytest.mark.xdist_group(RAY_GROUP)`.
+def shares_a_module_fixture(item) -> bool:
+    """Whether the test uses a module-scoped fixture of its own module (a run trained once for
+    several tests, say): under xdist such a fixture is built once per worker that needs it."""
+    module = getattr(getattr(item, "module", None), "__name__", None)
+    return any(d.scope in ("module", "package", "session") and getattr(d.func, "__module__", None) == module
+               for d in fixture_defs(item))
+
+
+# Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of one group run
+# one after another on one worker. The tests that start Ray form one group: such a test finds
+# Ray's processes with `ps`, and another test's Ray would confuse it. A test that starts Ray only
+# through `gan-bench study` in a subprocess does not import ray: its module marks it with
+# `pytest.mark.xdist_group(RAY_GROUP)`. The tests that share a module-scoped fixture of their
+# module form a group per module, so that the fixture is built once.
 RAY_GROUP = "ray"
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker and xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         ray = starts_ray(item)
         if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or ray:
             item.add_marker(pytest.mark.slow)
-        if ray:
-            item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
+        if item.get_closest_marker("xdist_group") is None:  # xdist joins the names of several groups
+            if ray:
+                item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
+            elif shares_a_module_fixture(item):
+                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_configure(config):
