@@ -119,10 +119,11 @@ SMALL_TRAIN, SMALL_TEST = 1024, 1000
 
 @dataclass(frozen=True)
 class SmallMnist:
-    """A data directory laid out as `gan-bench fetch` leaves it, with random digits-shaped
-    images, and the sha256 pins of its arrays. A run verifies its data against
-    `assets.MNIST_SHA256`: under `pinned()` those are this set's pins, so the CLI trains and
-    scores on it as it would on MNIST, in a fraction of the time."""
+    """A data directory laid out as `gan-bench fetch` leaves it, with random pixels and labels
+    in MNIST's shapes (1,024 training and 1,000 test images), and the sha256 pins of its
+    arrays. A run verifies its data against `assets.MNIST_SHA256`: under `pinned()` those are
+    this set's pins, so the CLI trains and scores on it as it would on MNIST, in a fraction of
+    the time."""
 
     dir: Path
     sha256: dict
