@@ -30,13 +30,16 @@ run: fetch
 # Two tiers (tests/conftest.py sorts them). `make test`, the fast one, a few minutes: unit tests,
 # tiny runs on a small synthetic MNIST-shaped set and every error path. `make test-all`, everything
 # (CI runs it): adds training and evaluation on real MNIST, Ray clusters, and runs killed and resumed
-# in subprocesses, about ten minutes more.
+# in subprocesses. Both spread the tests over one pytest-xdist worker per CPU; the tests that start
+# Ray stay together on one worker (--dist loadgroup).
+PYTEST_PARALLEL = -n auto --dist loadgroup
+
 .PHONY: test-all
 test: fetch
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 test-all: fetch
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

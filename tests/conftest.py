@@ -38,24 +38,58 @@ def imports_ray(function) -> bool:
     return False
 
 
+def fixture_defs(item) -> list:
+    return [d for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values() for d in defs]
+
+
 def starts_ray(item) -> bool:
-    fixture_defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    functions = [getattr(item, "function", None)] + [d.func for defs in fixture_defs.values() for d in defs]
+    functions = [getattr(item, "function", None)] + [d.func for d in fixture_defs(item)]
     return any(imports_ray(function) for function in functions)
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def shares_a_module_fixture(item) -> bool:
+    """Whether the test uses a module-scoped fixture of its own module (a run trained once for
+    several tests, say): under xdist such a fixture is built once per worker that needs it."""
+    module = getattr(getattr(item, "module", None), "__name__", None)
+    return any(d.scope in ("module", "package", "session") and getattr(d.func, "__module__", None) == module
+               for d in fixture_defs(item))
+
+
+# Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of one group run
+# one after another on one worker. The tests that start Ray form one group: such a test finds
+# Ray's processes with `ps`, and another test's Ray would confuse it. A test that starts Ray only
+# through `gan-bench study` in a subprocess does not import ray: its module marks it with
+# `pytest.mark.xdist_group(RAY_GROUP)`. The tests that share a module-scoped fixture of their
+# module form a group per module, so that the fixture is built once.
+RAY_GROUP = "ray"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker and xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_ray(item):
+        ray = starts_ray(item)
+        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or ray:
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("xdist_group") is None:  # xdist joins the names of several groups
+            if ray:
+                item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
+            elif shares_a_module_fixture(item):
+                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Two xdist workers on two cores: one torch thread each, or their threads wait on each
-        # other and both get many times slower (docs/speed.md).
+        # One torch thread per xdist worker, and per process a test starts (OMP_NUM_THREADS):
+        # two workers with two threads each on two cores wait on each other and get many times
+        # slower (docs/speed.md). A resumed run also must continue with its subprocess's thread
+        # count, or its record is not bit-identical to the uninterrupted one.
+        os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
+        # A worker starts with COLUMNS=80 and LINES=24 in its environment, which the CLI's rich
+        # console would take at import as its fixed size: the tests that give COLUMNS per command
+        # would all get 80 columns.
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")
@@ -85,10 +119,11 @@ SMALL_TRAIN, SMALL_TEST = 1024, 1000
 
 @dataclass(frozen=True)
 class SmallMnist:
-    """A data directory laid out as `gan-bench fetch` leaves it, with random digits-shaped
-    images, and the sha256 pins of its arrays. A run verifies its data against
-    `assets.MNIST_SHA256`: under `pinned()` those are this set's pins, so the CLI trains and
-    scores on it as it would on MNIST, in a fraction of the time."""
+    """A data directory laid out as `gan-bench fetch` leaves it, with random pixels and labels
+    in MNIST's shapes (1,024 training and 1,000 test images), and the sha256 pins of its
+    arrays. A run verifies its data against `assets.MNIST_SHA256`: under `pinned()` those are
+    this set's pins, so the CLI trains and scores on it as it would on MNIST, in a fraction of
+    the time."""
 
     dir: Path
     sha256: dict

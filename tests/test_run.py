@@ -49,20 +49,22 @@ def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(tiny_run):
         assert (path.parent / record["paths"]["samples"]).stat().st_size > 1000
 
 
-def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(mnist_dir, tmp_path):
-    views = []
-    for attempt in ("a", "b"):
-        out = tmp_path / attempt
-        result = run_cli("--variants", "dcgan,wgan-gp", "--steps", "6", "--preset", "tiny", "--device", "cpu",
-                         "--out", str(out), "--data-dir", str(mnist_dir))
-        assert result.exit_code == 0, result.output
-        views.append([deterministic_view(load_record(p)) for p in records_in(out)])
-    assert views[0] == views[1]
+def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(tiny_run, mnist_dir, tmp_path):
+    """dcgan and wgan-gp trained again over seeds 0 and 1: seed 0 must give the records of the
+    shared run (where other variants trained before them); seed 1 shows the comparison can fail."""
+    first_result, first = tiny_run
+    result = run_cli("--variants", "dcgan,wgan-gp", "--seeds", "2", "--preset", "tiny", "--device", "cpu",
+                     "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+    for outcome in (first_result, result):
+        assert outcome.exit_code == 0, outcome.output
+
+    def views(out, seed):
+        return [deterministic_view(r) for r in map(load_record, records_in(out))
+                if r["variant"] in ("dcgan", "wgan-gp") and r["seed"] == seed]
+
+    assert len(views(first, 0)) == 2 and views(first, 0) == views(tmp_path, 0)
     # ...and a different seed gives a different curve, so the comparison can fail.
-    out = tmp_path / "c"
-    run_cli("--variants", "dcgan", "--steps", "6", "--preset", "tiny", "--device", "cpu", "--seeds", "2",
-            "--out", str(out), "--data-dir", str(mnist_dir))
-    curves = {load_record(p)["seed"]: load_record(p)["curve"] for p in records_in(out)}
+    curves = {r["seed"]: r["curve"] for r in map(load_record, records_in(tmp_path)) if r["variant"] == "dcgan"}
     assert curves[0] != curves[1]
 
 

@@ -31,6 +31,8 @@ from bench.records import SCHEMA_VERSION, deterministic_view, load_record  # noq
 from bench.study.plan import StudyDefinition, search_runs  # noqa: E402
 from bench.study.spaces import SPACES, default_value, get_space  # noqa: E402
 
+# One worker runs this module's tests one after another under xdist (see RAY_GROUP in conftest.py).
+pytestmark = pytest.mark.xdist_group("ray")
 runner = CliRunner()
 TINY = ["--preset", "tiny", "--device", "cpu"]
 STUDY = ["study", "--variants", "vanilla,dcgan", "--space", "lucic-narrow", "--configs", "3", "--seeds", "1",
