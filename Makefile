@@ -30,8 +30,8 @@ run: fetch
 # Two tiers (tests/conftest.py sorts them). `make test`, the fast one, a few minutes: unit tests,
 # tiny runs on a small synthetic MNIST-shaped set and every error path. `make test-all`, everything
 # (CI runs it): adds training and evaluation on real MNIST, Ray clusters, and runs killed and resumed
-# in subprocesses. Both spread the tests over one pytest-xdist worker per CPU; the tests that start
-# Ray stay together on one worker (--dist loadgroup).
+# in subprocesses. The fast tier spreads over one pytest-xdist worker per CPU; the slow tier runs in
+# one process, since its Ray clusters and killed subprocesses must not meet another worker's.
 PYTEST_PARALLEL = -n auto --dist loadgroup
 
 .PHONY: test-all
@@ -39,7 +39,8 @@ test: fetch
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 test-all: fetch
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
+	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

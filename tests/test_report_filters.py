@@ -192,7 +192,15 @@ def test_a_tiny_run_then_another_preset_then_the_printed_command(mnist_dir, tmp_
     keep the test short."""
     from bench.presets import PRESETS
 
-    monkeypatch.setitem(PRESETS, "quick", replace(PRESETS["tiny"], name="quick", steps=6))
+    before = PRESETS.snapshot()  # presets are a read-only registry: replace quick as its own source would
+    PRESETS.register("quick", replace(PRESETS["tiny"], name="quick", steps=6), source=PRESETS.source("quick"))
+    try:
+        newcomer_sequence(mnist_dir, tmp_path, monkeypatch)
+    finally:
+        PRESETS.restore(before)
+
+
+def newcomer_sequence(mnist_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = ["--device", "cpu", "--data-dir", str(mnist_dir)]
     first = runner.invoke(app, ["run", "--variants", "vanilla", "--preset", "tiny", *data])
