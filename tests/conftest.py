@@ -92,6 +92,16 @@ def pytest_configure(config):
         os.environ.pop("LINES", None)
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_stay_put():
+    """A command a test runs in-process with --threads sets torch's thread count for the whole
+    process; put it back, or a later test's in-process run and its subprocess run would use
+    different CPU kernels and their records would differ."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir():
     """Real MNIST, fetched once per machine (CI: once per run) into the default data dir."""
