@@ -93,6 +93,31 @@ def problems_table(problems: pd.DataFrame) -> pd.DataFrame:
     return table.astype(str)
 
 
+# The table each plot illustrates, in order of preference: a table's title, or the end of a
+# study's rerun title ("Best configurations rerun: Quality"). The Markdown and HTML reports
+# show a plot right after the first of its tables the report has.
+PLOT_PLACES = {
+    "convergence.png": ("Quality",),
+    "samples.png": ("Quality",),
+    "diagnostics.png": ("Convergence", "Quality"),
+    "systems.png": ("Systems",),
+    "study_fid_distribution.png": ("Best configuration per variant",),
+    "study_expected_best.png": ("Expected best FID after k configurations",),
+}
+
+
+@dataclass
+class Section:
+    title: str
+    note: str
+    table: pd.DataFrame
+    plots: list[Path] = field(default_factory=list)
+
+
+def titled(title: str, place: str) -> bool:
+    return title == place or title.endswith(f": {place}")
+
+
 def drop_empty_columns(table: pd.DataFrame) -> pd.DataFrame:
     keep = [c for c in table.columns if c in ("variant", "runs") or (table[c].astype(str) != "").any()]
     return table[keep]
@@ -147,6 +172,20 @@ class Report:
             rerun = [(f"Best configurations rerun: {title}", note, table) for title, note, table in self.seed_tables()]
             return self.study.tables() + rerun
         return self.seed_tables()
+
+    def sections(self) -> tuple[list[Section], list[Path]]:
+        """The tables with the plots that illustrate them, and the plots no table of this
+        report illustrates (shown after the tables)."""
+        sections = [Section(title, note, table) for title, note, table in self.tables()]
+        unplaced = []
+        for plot in self.plots:
+            places = PLOT_PLACES.get(plot.name, ())
+            home = next((s for place in places for s in sections if titled(s.title, place)), None)
+            if home is None:
+                unplaced.append(plot)
+            else:
+                home.plots.append(plot)
+        return sections, unplaced
 
     def seed_tables(self) -> list[tuple[str, str, pd.DataFrame]]:
         if not self.compared:

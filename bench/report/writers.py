@@ -3,14 +3,13 @@ command that regenerates it."""
 
 from __future__ import annotations
 
-import html
 import shlex
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from bench.report import plots
+from bench.report import page, plots
 from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
 from bench.report.display import Report
@@ -63,11 +62,13 @@ def write_markdown(report: Report, path: Path) -> None:
     parts = [f"# {report_title(report)}",
              "", f"Regenerate with: `{report.command}`", ""]
     parts += [f"- {label}: {value}" for label, value in report.provenance()]
-    for title, note, table in report.tables():
-        parts += ["", f"## {title}", "", note, "", markdown_table(table)]
-    if report.plots:
+    sections, unplaced = report.sections()
+    for section in sections:
+        parts += ["", f"## {section.title}", "", section.note, "", markdown_table(section.table)]
+        parts += [line for p in section.plots for line in ("", f"![{p.stem}]({p.name})")]
+    if unplaced:
         parts += ["", "## Plots", ""]
-        parts += [f"![{p.stem}]({p.name})" for p in report.plots]
+        parts += [f"![{p.stem}]({p.name})" for p in unplaced]
     if report.warnings:
         parts += ["", "## Skipped records and warnings", ""] + [f"- {w}" for w in report.warnings]
     path.write_text("\n".join(parts) + "\n")
@@ -88,23 +89,7 @@ def write_latex(report: Report, path: Path) -> None:
 
 
 def write_html(report: Report, path: Path) -> None:
-    e = html.escape
-    title = report_title(report)
-    parts = ["<!DOCTYPE html>", f"<!-- Regenerate with: {e(report.command)} -->",
-             f'<html><head><meta charset="utf-8"><title>{e(title)}</title>',
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:.2em .5em}</style></head><body>",
-             f"<h1>{e(title)}</h1>", f"<p>Regenerate with: <code>{e(report.command)}</code></p>", "<ul>"]
-    parts += [f"<li>{e(label)}: {e(str(value))}</li>" for label, value in report.provenance()] + ["</ul>"]
-    for title_, note, table in report.tables():
-        parts += [f"<h2>{e(title_)}</h2>", f"<p>{e(note)}</p>", table.to_html(index=False, escape=True, border=0)]
-    if report.plots:
-        parts += ["<h2>Plots</h2>"] + [f'<p><img src="{e(p.name)}" alt="{e(p.stem)}"></p>' for p in report.plots]
-    if report.warnings:
-        parts += ["<h2>Skipped records and warnings</h2>", "<ul>"]
-        parts += [f"<li>{e(w)}</li>" for w in report.warnings] + ["</ul>"]
-    parts += ["</body></html>"]
-    path.write_text("\n".join(parts) + "\n")
+    page.write_html(report, path, report_title(report))
 
 
 WRITERS: dict[str, Callable[[Report, Path], None]] = {
