@@ -29,23 +29,18 @@ run: fetch
 
 # Two tiers (tests/conftest.py sorts them). `make test`, the fast one, a few minutes: unit tests,
 # tiny runs on a small synthetic MNIST-shaped set and every error path. `make test-all`, everything
-# (CI runs it): adds training and evaluation on real MNIST, Ray clusters, and runs killed and resumed
-# in subprocesses. Both spread over one pytest-xdist worker per CPU, but for the tests below.
+# (CI runs it): adds training and evaluation on real MNIST, Ray clusters, runs killed and resumed
+# in subprocesses, and the HTML report in headless Chromium. Both spread over one pytest-xdist
+# worker per CPU; the tests of one group (all that start Ray; those sharing a module's trained
+# run) stay on one worker.
 PYTEST_PARALLEL = -n auto --dist loadgroup
 
 .PHONY: test-all
 test: fetch
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
-# The study tests start Ray clusters and drivers of their own, and a Ray started by a test on
-# one worker joins another worker's cluster; they and the Stacked MNIST resume comparisons run in
-# one process after the rest.
-SERIAL_TESTS = tests/test_study.py tests/test_study_lock.py tests/test_stacked.py
-
 test-all: fetch
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m slow $(SERIAL_TESTS:%=--ignore=%)
-	$(BIN)/python -m pytest -m slow $(SERIAL_TESTS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

@@ -77,7 +77,21 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
+def check_xdist_groups(config) -> None:
+    """pytest-xdist puts a test in its group by rewriting the test's `Node._nodeid`, which a
+    pytest that keeps its node ids elsewhere (9.2) ignores: `--dist loadgroup` then spreads every
+    group over all workers, silently (two Ray clusters at once, a module's shared run trained on
+    each worker). Refuse to start instead."""
+    from _pytest.nodes import Node
+
+    if config.getvalue("dist") == "loadgroup" and "_nodeid" not in getattr(Node, "__slots__", ()):
+        raise pytest.UsageError(f"pytest {pytest.__version__} ignores pytest-xdist's test groups (--dist loadgroup): "
+                                "install the versions in constraints.txt (make install does)")
+
+
 def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        check_xdist_groups(config)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # One torch thread per xdist worker, and per process a test starts (OMP_NUM_THREADS):
         # two workers with two threads each on two cores wait on each other and get many times

@@ -297,8 +297,10 @@ def test_a_stop_signal_to_the_driver_stops_the_runs_and_says_how_to_resume(mnist
 
 
 @pytest.mark.slow
-def test_a_run_whose_worker_gets_sigterm_checkpoints_and_is_resubmitted(mnist_dir, tmp_path):
-    """A drained node or a preempted worker: SIGTERM to the process that trains."""
+def test_a_run_whose_worker_gets_sigterm_checkpoints_and_is_resubmitted(mnist_dir, tmp_path, cluster):
+    """A drained node or a preempted worker: SIGTERM to the process that trains. Meanwhile
+    somebody else's Ray runs on the machine (`cluster`, whose only node has no CPU): a study
+    without --address must start a Ray of its own, not join that one and wait forever."""
     before = ray_processes(("ray::execute_run",))
     process = gan_bench(*FAULT, "--out", str(tmp_path), data_dir=mnist_dir)
     assert wait_for_checkpoint(tmp_path, process)

@@ -157,8 +157,10 @@ def connect(address: str | None) -> None:
             check_reachable(address)
             ray.init(address=address, **quiet)
         else:
-            # This machine only: no dashboard, nothing listening beyond the loopback address.
-            ray.init(_node_ip_address="127.0.0.1", **quiet)
+            # A Ray of its own on this machine only: "local" starts a new instance even where another
+            # one runs here (a bare ray.init() would join the latest `ray start`, somebody else's
+            # cluster); no dashboard, nothing listening beyond the loopback address.
+            ray.init(address="local", _node_ip_address="127.0.0.1", **quiet)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
         ray.shutdown()
         raise BenchError(f"cannot start or reach Ray{f' at {address}' if address else ''}: "

@@ -26,7 +26,7 @@ class StudySettings(Where, Convergence, Budget, Selection):
     out: Optional[str] = option(None, "--out", "-o", help="The study folder: records, study.json.")
     name: Optional[str] = option(None, "--name", help="A label for the study (default: the space's name).")
     address: Optional[str] = option(None, "--address", help="A running Ray cluster (HOST:PORT or auto); default "
-                                                            "RAY_ADDRESS, else a local Ray.")
+                                                            "RAY_ADDRESS, else a new local Ray of the study's own.")
     cpus_per_run: float = option(1.0, "--cpus-per-run", above=0,
                                  help="CPUs Ray reserves per run; torch threads = that number.")
     gpus_per_run: float = option(0.0, "--gpus-per-run", minimum=0, help="GPUs per run, fractions allowed.")
