@@ -92,6 +92,12 @@ def check_xdist_groups(config) -> None:
 def pytest_configure(config):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         check_xdist_groups(config)
+        if config.getvalue("numprocesses"):
+            # The workers inherit it at birth, so torch starts in them with one thread, as it
+            # does in each process a test starts: set later, after torch's start, a process
+            # may keep kernels chosen for more threads (a Stacked MNIST run resumed in a
+            # subprocess then parted from the same run trained in the worker).
+            os.environ["OMP_NUM_THREADS"] = "1"
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # One torch thread per xdist worker, and per process a test starts (OMP_NUM_THREADS):
         # two workers with two threads each on two cores wait on each other and get many times

@@ -56,19 +56,22 @@ def test_training_peak_memory_leaves_out_evaluation(small_mnist_dir, tmp_path, m
 
 def test_a_time_budget_counts_training_seconds_only(small_mnist_dir, tmp_path, monkeypatch):
     curve = bench.eval.evaluation.Evaluator.curve
+    naps = []
 
     def slow_curve(self, G, step):
-        time.sleep(0.5)
+        if len(naps) < 4:  # the first four curve points: 2 s of evaluation, not one of the budget's 3
+            naps.append(step)
+            time.sleep(0.5)
         return curve(self, G, step)
 
     monkeypatch.setattr(bench.eval.evaluation.Evaluator, "curve", slow_curve)
     record = run_record(tmp_path, small_mnist_dir, "--variants", "vanilla", "--train-seconds", "3")
     systems, budget, curve_points = record["systems"], record["budget"], record["curve"]
     evaluated = [p for p in curve_points if "fid_mnist" in p]
-    # At least 1.5 s of sleeping in evaluation (3 points need 6 steps in 3 s: so on a busy machine too)...
-    assert len(evaluated) >= 3
+    # 2 s of sleeping in evaluation (4 points need 8 steps in 3 s: so on a busy machine too)...
+    assert len(naps) == 4 and len(evaluated) >= 4
     assert 3 <= systems["train_s"] < 3 + 0.5  # ...none of it in the budget or in train_s
-    assert systems["eval_s"] >= 0.5 * len(evaluated)
+    assert systems["eval_s"] >= 0.5 * len(naps)
     assert record["config"]["budget"] == "3 training seconds" and record["config"]["steps"] is None
     assert budget["label"] == "3 training seconds" and budget["g_steps_planned"] is None
     assert budget["g_steps"] == curve_points[-1]["step"] and budget["d_steps"] == budget["g_steps"]

@@ -1,5 +1,5 @@
-"""`gan-bench run` end to end on real MNIST with the tiny preset (a run that diverges: on the
-small synthetic set)."""
+"""`gan-bench run` end to end with the tiny preset: every variant on the small synthetic
+MNIST-shaped set, and the quality figures and `eval` on real MNIST."""
 
 import json
 
@@ -23,12 +23,13 @@ def records_in(out):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(mnist_dir, tmp_path_factory):
-    """Every variant under the tiny preset, trained once for the tests that each check
-    their own part of it: the CLI's result and the output folder."""
+def tiny_run(small_mnist, tmp_path_factory):
+    """Every variant under the tiny preset on the small synthetic set, trained once for the
+    tests that each check their own part of it: the CLI's result and the output folder."""
     out = tmp_path_factory.mktemp("tiny-run")
-    result = run_cli("--variants", "all", "--preset", "tiny", "--device", "cpu", "--out", str(out),
-                     "--data-dir", str(mnist_dir))
+    with small_mnist.pinned() as data_dir:
+        result = run_cli("--variants", "all", "--preset", "tiny", "--device", "cpu", "--out", str(out),
+                         "--data-dir", str(data_dir))
     return result, out
 
 
@@ -49,12 +50,12 @@ def test_tiny_run_of_all_variants_writes_a_record_and_a_grid_each(tiny_run):
         assert (path.parent / record["paths"]["samples"]).stat().st_size > 1000
 
 
-def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(tiny_run, mnist_dir, tmp_path):
+def test_same_seed_on_cpu_gives_identical_records_apart_from_timings(tiny_run, small_mnist_dir, tmp_path):
     """dcgan and wgan-gp trained again over seeds 0 and 1: seed 0 must give the records of the
     shared run (where other variants trained before them); seed 1 shows the comparison can fail."""
     first_result, first = tiny_run
     result = run_cli("--variants", "dcgan,wgan-gp", "--seeds", "2", "--preset", "tiny", "--device", "cpu",
-                     "--out", str(tmp_path), "--data-dir", str(mnist_dir))
+                     "--out", str(tmp_path), "--data-dir", str(small_mnist_dir))
     for outcome in (first_result, result):
         assert outcome.exit_code == 0, outcome.output
 
@@ -139,8 +140,10 @@ def test_list_formats_for_scripts_carry_every_column():
     assert result.exit_code == 2 and "unknown format 'yaml'" in result.output
 
 
-def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(tiny_run, mnist_dir, tmp_path):
-    result, out = tiny_run  # its dcgan run: --variants dcgan --preset tiny, seed 0
+def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(out),
+                     "--data-dir", str(mnist_dir))
     assert result.exit_code == 0, result.output
     (record,) = [r for r in map(load_record, records_in(out)) if r["variant"] == "dcgan"]
     for key in ("fid_mnist", "kid_mnist", "precision_mnist", "recall_mnist", "is_mnist", "modes_covered",
