@@ -56,25 +56,20 @@ def shares_a_module_fixture(item) -> bool:
 
 
 # Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of one group run
-# one after another on one worker. The tests that start Ray form one group: such a test finds
-# Ray's processes with `ps`, and another test's Ray would confuse it. A test that starts Ray only
-# through `gan-bench study` in a subprocess does not import ray: its module marks it with
-# `pytest.mark.xdist_group(RAY_GROUP)`. The tests that share a module-scoped fixture of their
-# module form a group per module, so that the fixture is built once.
-RAY_GROUP = "ray"
+# one after another on one worker: the tests that share a module-scoped fixture of their module
+# form a group per module, so that the fixture (a run trained once for several tests) is built
+# once. Tests that start Ray need no group: each study starts a Ray of its own, and a test finds
+# its own Ray's processes by a tag they inherit (tests/test_study.py).
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker and xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        ray = starts_ray(item)
-        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or ray:
+        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_ray(item):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("xdist_group") is None:  # xdist joins the names of several groups
-            if ray:
-                item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
-            elif shares_a_module_fixture(item):
-                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        # xdist joins the names of several groups: an explicit group stays as it is.
+        if item.get_closest_marker("xdist_group") is None and shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def check_xdist_groups(config) -> None:
@@ -90,6 +85,9 @@ def check_xdist_groups(config) -> None:
 
 
 def pytest_configure(config):
+    # Ray starts its workers at nice 15, behind every other process: next to busy xdist workers a
+    # study's runs then wait for minutes. In the tests they take their turn like the rest.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         check_xdist_groups(config)
         if config.getvalue("numprocesses"):

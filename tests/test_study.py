@@ -12,7 +12,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,8 +31,6 @@ from bench.study.options import prepare  # noqa: E402
 from bench.study.plan import StudyDefinition, search_runs  # noqa: E402
 from bench.study.spaces import SPACES, default_value, get_space  # noqa: E402
 
-# One worker runs this module's tests one after another under xdist (see RAY_GROUP in conftest.py).
-pytestmark = pytest.mark.xdist_group("ray")
 runner = CliRunner()
 TINY = ["--preset", "tiny", "--device", "cpu"]
 STUDY = ["study", "--variants", "vanilla,dcgan", "--space", "lucic-narrow", "--configs", "3", "--seeds", "1",
@@ -46,11 +43,30 @@ RAY_PROCESS_NAMES = ("raylet", "gcs_server", "ray::", "default_worker.py", "ray/
 WORKER_NAMES = ("ray::execute_run", "ray::IDLE", "default_worker.py")
 
 
+# What this process starts carries this tag in its environment, and so does every Ray process
+# started from it (a driver's Ray, a cluster a test makes): Ray's processes inherit their
+# starter's environment. So a test finds its own Ray, not the one a test on another xdist
+# worker runs at the same time.
+TAG = "GAN_BENCH_TEST_STARTER"
+os.environ[TAG] = str(os.getpid())
+
+
 def ray_processes(names=RAY_PROCESS_NAMES) -> set[int]:
-    lines = subprocess.run(["ps", "-u", str(os.getuid()), "-o", "pid=,stat=,args="], capture_output=True,
-                           text=True).stdout.splitlines()
-    return {int(line.split(None, 1)[0]) for line in lines
-            if any(name in line for name in names) and "pytest" not in line and " Z" not in line}
+    """The live Ray processes (by name) started from this process."""
+    tag = f"{TAG}={os.getpid()}".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if tag in environ and state != "Z" and "pytest" not in args and any(name in args for name in names):
+            found.add(int(entry.name))
+    return found
 
 
 def wait_until_gone(pids: set[int], timeout=120, names=RAY_PROCESS_NAMES) -> set[int]:
@@ -64,11 +80,11 @@ def wait_until_gone(pids: set[int], timeout=120, names=RAY_PROCESS_NAMES) -> set
     return pids & ray_processes(names)
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def no_ray_process_left():
     before = ray_processes()
     yield
-    assert wait_until_gone(ray_processes() - before) == set(), "a Ray process outlived the tests"
+    assert wait_until_gone(ray_processes() - before) == set(), "a Ray process outlived the test"
 
 
 def study_records(out):

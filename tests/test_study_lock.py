@@ -70,7 +70,6 @@ def test_a_lock_left_by_a_dead_driver_is_taken_over(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # its drivers start Ray (see RAY_GROUP in conftest.py)
 def test_the_same_study_started_twice_on_one_folder_records_each_run_once(mnist_dir, tmp_path):
     out = tmp_path / "out"
     args = [sys.executable, "-m", "bench.cli", "study", "--variants", "vanilla", "--space", "defaults",
