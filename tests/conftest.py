@@ -75,11 +75,11 @@ def pytest_collection_modifyitems(config, items):
 def check_xdist_groups(config) -> None:
     """pytest-xdist puts a test in its group by rewriting the test's `Node._nodeid`, which a
     pytest that keeps its node ids elsewhere (9.2) ignores: `--dist loadgroup` then spreads every
-    group over all workers, silently (two Ray clusters at once, a module's shared run trained on
-    each worker). Refuse to start instead."""
+    group over all workers, silently (a module's shared run trained again on each worker).
+    Refuse to start instead."""
     from _pytest.nodes import Node
 
-    if config.getvalue("dist") == "loadgroup" and "_nodeid" not in getattr(Node, "__slots__", ()):
+    if config.getoption("dist", default=None) == "loadgroup" and "_nodeid" not in getattr(Node, "__slots__", ()):
         raise pytest.UsageError(f"pytest {pytest.__version__} ignores pytest-xdist's test groups (--dist loadgroup): "
                                 "install the versions in constraints.txt (make install does)")
 
@@ -90,7 +90,7 @@ def pytest_configure(config):
     os.environ.setdefault("RAY_worker_niceness", "0")
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         check_xdist_groups(config)
-        if config.getvalue("numprocesses"):
+        if config.getoption("numprocesses", default=None):
             # The workers inherit it at birth, so torch starts in them with one thread, as it
             # does in each process a test starts: set later, after torch's start, a process
             # may keep kernels chosen for more threads (a Stacked MNIST run resumed in a
