@@ -127,12 +127,17 @@ def test_the_speed_command_prints_a_table_and_writes_json_and_csv(small_mnist_di
     assert len(pd.read_csv(folder / "speed_repeats.csv", comment="#")) == 4
     assert not list(folder.glob(".*tmp"))
 
-    # For scripts: stdout is the JSON alone (progress went to stderr), every column in it.
-    result = runner.invoke(app, [*SMALL_SPEED, "--out", str(tmp_path / "again"), "--data-dir", str(small_mnist_dir),
+    # For scripts: stdout is the JSON alone (progress went to stderr), every column in it. The
+    # same two variants picked by a pattern, less an --exclude; the record names what it measured.
+    picked = [*SMALL_SPEED[:2], "vanilla,pac*,dcgan", "--exclude", "dcgan", *SMALL_SPEED[3:]]
+    result = runner.invoke(app, [*picked, "--out", str(tmp_path / "again"), "--data-dir", str(small_mnist_dir),
                                  "--format", "json"])
     assert result.exit_code == 0, result.output
     as_json = json.loads(result.stdout)
     assert [row["variant"] for row in as_json] == ["vanilla", "pacdcgan2"]
+    (folder,) = (tmp_path / "again" / "speed").iterdir()
+    assert json.loads((folder / "speed.json").read_text())["command"].startswith(
+        "gan-bench speed --variants vanilla,pacdcgan2 --device cpu")
     assert {"ratio_median", "ratio_min", "ratio_max", "fast_step_ms", "yardstick_peak_mem_bytes"} <= set(as_json[0])
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 import variants as registry
 from bench.data import assets
 from bench.data.datasets import get_dataset
-from bench.cli.options import DataDir, Device, Format, Plugins
+from bench.cli.options import DataDir, Device, Exclude, Format, Plugins, Variants
 from bench.cli.settings import takes
 from bench.study.settings import StudySettings
 from bench.train.settings import RunSettings
@@ -352,7 +352,8 @@ def compare_machines_command(
 @app.command()
 @clean_errors
 def speed(
-    variants: str = typer.Option("all", "--variants", "-v", help="'all' or NAME[,NAME...]."),
+    variants: Variants = "all",
+    exclude: Exclude = None,
     device: Device = "auto",
     batch_sizes: str = typer.Option("64", "--batch-sizes", "-b", help="Batch size(s), comma-separated."),
     repeats: int = typer.Option(5, "--repeats", help="Timed repeats of each side, alternating."),
@@ -371,8 +372,11 @@ def speed(
 
     check_format(fmt)
     # Progress on stderr: with --format json or csv, stdout is the table alone.
-    summary, paths = run_speed(registry.select_variants(variants), device, batch_sizes, repeats, steps, warmup,
-                               threads, memory, out, data_dir, variants_spec=variants,
+    chosen = registry.select_variants(variants, exclude)
+    # The command a speed set records names what was measured: the names, where some were left out.
+    spec = ",".join(v.name for v in chosen) if exclude else variants
+    summary, paths = run_speed(chosen, device, batch_sizes, repeats, steps, warmup,
+                               threads, memory, out, data_dir, variants_spec=spec,
                                log=lambda line: errors.print(line, markup=False, highlight=False))
     emit(frame_records(summary), SPEED_COLUMNS, fmt, title=SPEED_TITLE)
     errors.print(f"wrote {', '.join(map(str, paths))}", markup=False, highlight=False, soft_wrap=True)
