@@ -157,7 +157,8 @@ def train(settings: RunSettings) -> list[dict]:
     import torch
 
     from bench.plugins import load_plugins
-    from bench.train.runner import plan_from, run_benchmark
+    from bench.train.plan import plan_from
+    from bench.train.runner import run_benchmark
 
     load_plugins(settings.plugin)
     if settings.threads is not None:

@@ -18,7 +18,7 @@ from bench.estimate.costs import Measurements, Planned, estimate
 from bench.estimate.dry_run import duration
 from bench.report.loading import load_records
 from bench.report.summary import dataset_of
-from bench.train.runner import RunPlan, run_config
+from bench.train.plan import RunPlan, run_config
 from variants import variant_from_config
 
 

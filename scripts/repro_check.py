@@ -23,7 +23,8 @@ import torch
 
 from bench.devices import resolve_device
 from bench.records import deterministic_view
-from bench.train.runner import RunPlan, run_benchmark
+from bench.train.plan import RunPlan
+from bench.train.runner import run_benchmark
 from variants import select_variants
 
 

@@ -318,7 +318,7 @@ def test_the_report_never_pools_converged_and_fixed_budget_runs(tmp_path):
 def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     from pathlib import Path
 
-    from bench.train.runner import RunPlan, rule_of
+    from bench.train.plan import RunPlan, rule_of
     from bench.study.options import prepare
     from bench.study.plan import budget_fields
 
@@ -349,7 +349,7 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
 
 
 def test_on_stacked_mnist_an_epoch_and_the_final_sample_count_are_its_own():
-    from bench.train.runner import RunPlan, rule_of
+    from bench.train.plan import RunPlan, rule_of
 
     plan = RunPlan(variants=[], seeds=[0], preset="one-epoch", device=CPU, out=".", dataset="stacked-mnist",
                    until_converged=True)

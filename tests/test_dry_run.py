@@ -15,7 +15,7 @@ from bench.devices import device_slug
 from bench.estimate.costs import Planned
 from bench.estimate.dry_run import local_workers
 from bench.report.loading import load_records
-from bench.train.runner import RunPlan, run_config
+from bench.train.plan import RunPlan, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "results/cpu-amd-epyc/runs/cpu-amd-epyc"

@@ -12,7 +12,7 @@ from bench.presets import PRESETS
 from bench.study.options import DEFAULTS
 from bench.study.settings import StudySettings
 from bench.study.spaces import SPACES
-from bench.train.runner import plan_from
+from bench.train.plan import plan_from
 from bench.train.settings import RunSettings
 
 runner = CliRunner()

@@ -17,7 +17,8 @@ from bench.cli import app
 from bench.records import config_hash, deterministic_view, load_record
 from bench.study.engine import execute_run
 from bench.study.options import prepare
-from bench.train.runner import plan_from, run_benchmark
+from bench.train.plan import plan_from
+from bench.train.runner import run_benchmark
 from bench.train.settings import RunSettings
 
 runner = CliRunner()

@@ -111,7 +111,8 @@ def run(settings: RunSettings):
         raise typer.Exit(0)
     from bench.plugins import load_plugins
     from bench.train.protocol import Interrupted
-    from bench.train.runner import exit_code, plan_from, progress_bar, run_benchmark
+    from bench.train.plan import plan_from
+    from bench.train.runner import exit_code, progress_bar, run_benchmark
 
     load_plugins(settings.plugin)
     if settings.threads is not None:

@@ -20,7 +20,7 @@ from bench.estimate.costs import Measurements, Planned, estimate, makespan, plur
 from bench.plugins import load_plugins
 from bench.records import RERUN_BEST, config_hash
 from bench.report.tables import Column, fixed, render
-from bench.train.runner import RunPlan, check_budget, config_section, plan_from, run_config
+from bench.train.plan import RunPlan, check_budget, config_section, plan_from, run_config
 from bench.train.settings import RunSettings
 
 # The published sets of a device (results/<slug>/) are read wherever --out points.

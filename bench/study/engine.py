@@ -85,7 +85,8 @@ def execute_run(run: StudyRun, definition: StudyDefinition, settings: EngineSett
     from bench.devices import resolve_device, use_device
     from bench.plugins import load_plugins
     from bench.train.protocol import Interrupted
-    from bench.train.runner import RunPlan, run_one, signals_request_stop
+    from bench.train.plan import RunPlan
+    from bench.train.runner import run_one, signals_request_stop
 
     torch.set_num_threads(threads)
     if _PLUGINS.get("loaded") != settings.plugins:

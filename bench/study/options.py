@@ -10,7 +10,7 @@ from bench.data.datasets import get_dataset
 from bench.errors import BenchError
 from bench.options import declared, defaults, problem, type_problem
 from bench.plugins import absolute_specs, load_plugins
-from bench.train.runner import RunPlan, rule_of
+from bench.train.plan import RunPlan, rule_of
 from bench.study.engine import EngineSettings
 from bench.study.settings import StudySettings
 from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs

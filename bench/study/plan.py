@@ -21,7 +21,7 @@ import numpy as np
 from bench.train.convergence import Rule
 from bench.errors import BenchError
 from bench.records import RERUN_BEST, SEARCH, load_record
-from bench.train.runner import RunPlan, check_budget
+from bench.train.plan import RunPlan, check_budget
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 
