@@ -96,7 +96,7 @@ def pytest_configure(config):
             # may keep kernels chosen for more threads (a Stacked MNIST run resumed in a
             # subprocess then parted from the same run trained in the worker).
             os.environ["OMP_NUM_THREADS"] = "1"
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    else:
         # One torch thread per xdist worker, and per process a test starts (OMP_NUM_THREADS):
         # two workers with two threads each on two cores wait on each other and get many times
         # slower (docs/speed.md). A resumed run also must continue with its subprocess's thread

@@ -111,8 +111,8 @@ def test_every_table_sorts_and_the_page_needs_nothing_outside_its_folder(study_p
 
 
 def test_a_report_without_a_table_for_a_plot_shows_it_after_the_tables(tmp_path):
-    """A study not yet rerun has no Quality table: the convergence plot of its rerun is absent,
-    and the study plots still find their tables; a plot whose table is missing goes to Plots."""
+    """A plot whose table the report lacks (a study plot beside an ordinary set's tables) goes
+    to the Plots section after the tables; the others still sit beside theirs."""
     from bench.report.writers import build_report
     report = build_report(CONVERGED_REPORT, out_dir=tmp_path)
     report.plots = [tmp_path / "study_expected_best.png", tmp_path / "systems.png"]

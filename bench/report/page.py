@@ -84,19 +84,22 @@ def figure_html(plot: Path) -> str:
             f"<figcaption>{e(plot.name)}</figcaption></figure>")
 
 
-def section_html(section: Section) -> list[str]:
+def table_section_html(section: Section) -> list[str]:
     e = html.escape
     table = section.table.to_html(index=False, escape=True, border=0, classes="sortable")
-    return [f'<h2 id="{anchor(section.title)}">{e(section.title)}</h2>', f'<p class="note">{e(section.note)}</p>',
-            '<section class="pair">', f'<div class="table">{table}</div>',
+    return [f'<p class="note">{e(section.note)}</p>', '<section class="pair">', f'<div class="table">{table}</div>',
             *(figure_html(p) for p in section.plots), "</section>"]
 
 
 def write_html(report: Report, path: Path, title: str) -> None:
     e = html.escape
     sections, unplaced = report.sections()
-    headings = [s.title for s in sections] + (["Plots"] if unplaced else []) + (
-        ["Skipped records and warnings"] if report.warnings else [])
+    # (heading, its body) in page order; the contents list the same headings.
+    bodies = [(s.title, table_section_html(s)) for s in sections]
+    if unplaced:
+        bodies.append(("Plots", ['<section class="pair">', *(figure_html(p) for p in unplaced), "</section>"]))
+    if report.warnings:
+        bodies.append(("Skipped records and warnings", ["<ul>", *(f"<li>{e(w)}</li>" for w in report.warnings), "</ul>"]))
     parts = ["<!DOCTYPE html>", f"<!-- Regenerate with: {e(report.command)} -->",
              '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -106,14 +109,8 @@ def write_html(report: Report, path: Path, title: str) -> None:
              f"<h1>{e(title)}</h1>", f"<p>Regenerate with: <code>{e(report.command)}</code></p>", "<ul>"]
     parts += [f"<li>{e(label)}: {e(str(value))}</li>" for label, value in report.provenance()] + ["</ul>"]
     parts += ["<nav><p>Contents (click a column's header to sort its table):</p><ul>"]
-    parts += [f'<li><a href="#{anchor(h)}">{e(h)}</a></li>' for h in headings] + ["</ul></nav>"]
-    for section in sections:
-        parts += section_html(section)
-    if unplaced:
-        parts += [f'<h2 id="{anchor("Plots")}">Plots</h2>', '<section class="pair">']
-        parts += [figure_html(p) for p in unplaced] + ["</section>"]
-    if report.warnings:
-        parts += [f'<h2 id="{anchor("Skipped records and warnings")}">Skipped records and warnings</h2>', "<ul>"]
-        parts += [f"<li>{e(w)}</li>" for w in report.warnings] + ["</ul>"]
+    parts += [f'<li><a href="#{anchor(h)}">{e(h)}</a></li>' for h, _ in bodies] + ["</ul></nav>"]
+    for heading, body in bodies:
+        parts += [f'<h2 id="{anchor(heading)}">{e(heading)}</h2>', *body]
     parts += [f"<script>{SORT_SCRIPT}</script>", "</body></html>"]
     path.write_text("\n".join(parts) + "\n")

@@ -11,6 +11,7 @@ from bench.data.assets import DATA_DIR_ENV
 from bench.data.datasets import DATASETS
 from bench.options import DEVICE_FORMS, DEVICE_PATTERN, FORMATS, option
 from bench.presets import PRESETS
+from bench.train.convergence import DEFAULT_MAX_EPOCHS, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE
 
 DEVICE = dict(pattern=(DEVICE_PATTERN, ", ".join(DEVICE_FORMS[:-1]) + " or " + DEVICE_FORMS[-1]))
 
@@ -44,20 +45,21 @@ class Budget:
 @dataclass
 class Convergence:
     until_converged: bool = option(False, "--until-converged",
-                                   help="Train until the best curve FID has not improved by --min-delta (2 %) over "
-                                        "the last --patience (3) curve points, one every --curve-every images (an "
-                                        "epoch), or until --max-epochs (20).")
+                                   help=f"Train until the best curve FID has not improved by --min-delta "
+                                        f"({DEFAULT_MIN_DELTA * 100:g} %) over the last --patience ({DEFAULT_PATIENCE}) curve "
+                                        f"points, one every --curve-every images (an epoch), or until --max-epochs "
+                                        f"({DEFAULT_MAX_EPOCHS:g}).")
     curve_every: Optional[int] = option(None, "--curve-every", minimum=1,
                                         help="With --until-converged: real images between curve points (default: "
                                              "one epoch of the dataset).")
     min_delta: Optional[float] = option(None, "--min-delta", above=0, below=1,
                                         help="With --until-converged: the relative FID improvement that counts "
-                                             "(default 0.02).")
+                                             f"(default {DEFAULT_MIN_DELTA:g}).")
     patience: Optional[int] = option(None, "--patience", minimum=1,
                                      help="With --until-converged: curve points without such an improvement before "
-                                          "stopping (default 3).")
+                                          f"stopping (default {DEFAULT_PATIENCE}).")
     max_epochs: Optional[float] = option(None, "--max-epochs", above=0,
-                                         help="With --until-converged: the cap in epochs (default 20).")
+                                         help=f"With --until-converged: the cap in epochs (default {DEFAULT_MAX_EPOCHS:g}).")
     curve_samples: Optional[int] = option(None, "--curve-samples", minimum=2,
                                           help="With --until-converged: generated samples per curve point (default: "
                                                "the final evaluation's, 10,000).")
