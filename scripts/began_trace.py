@@ -6,7 +6,7 @@ BEGAN can fail quietly: k_t may rise while G's output stays frozen, or L(x) may 
 trivial value of an autoencoder that passes nothing through. This prints what shows either.
 
     python scripts/began_trace.py --steps 1875 --out /tmp/began-trace      # the quick preset's run, seed 0
-    python scripts/began_trace.py --variant began --arch-option width=16   # try another setting
+    python scripts/began_trace.py --arch-option g_start_pixel=0.0 --loss-option lambda_k=0.001   # another setting
 
 Also prints D's per-pixel reconstruction spread at initialisation and the mean time of a
 training step (evaluation excluded).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import math
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ def parse_option(text: str) -> tuple[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="began")
+    parser.add_argument("--arch", default=None, help="another registered architecture for the variant")
     parser.add_argument("--steps", type=int, default=1875, help="generator steps (quick preset: 1875)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trace-every", type=int, default=50)
@@ -53,24 +53,17 @@ def main() -> None:
                         help="override an arch option (width, z_dim go to hparams)")
     parser.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--g-start", type=float, default=None, metavar="PIXEL",
-                        help="start G's images at this pixel value in [-1, 1] (its last conv's bias set to "
-                             "atanh(PIXEL); MNIST's mean pixel is -0.74)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     variant = variants.get_variant(args.variant)
     arch_options = {**variant.arch_options, **dict(map(parse_option, args.arch_option))}
     loss_options = {**variant.loss_options, **dict(map(parse_option, args.loss_option))}
-    variant = variants.Variant(variant.name, variant.arch, variant.loss, variant.hparams, variant.paper,
+    variant = variants.Variant(variant.name, args.arch or variant.arch, variant.loss, variant.hparams, variant.paper,
                                arch_options, loss_options).with_hparams(**dict(map(parse_option, args.hparam)))
     device = torch.device("cpu")
     data = load_plain_mnist()
     state = init_state(variant, data["train_images"], device, args.seed)
-    if args.g_start is not None:
-        last = [m for m in state.G.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-        with torch.no_grad():
-            last.bias.fill_(math.atanh(args.g_start))
     print(f"{variant.name}: {variant.hparams} arch {arch_options} loss {loss_options}")
     print(f"params G {sum(p.numel() for p in state.G.parameters()):,} D {sum(p.numel() for p in state.D.parameters()):,}")
 

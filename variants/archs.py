@@ -256,74 +256,57 @@ def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "b
 
 
 def glorot_init(module: nn.Module) -> None:
-    """Glorot (Xavier) uniform weights and zero biases on every conv and linear layer, TF-slim's
-    defaults, which the widely used BEGAN re-implementation (github.com/carpedm20/BEGAN-tensorflow,
-    `models.py`) trains with; the paper does not name one. Chosen for what it keeps: a 3x3 conv
-    of n to n channels has fan in = fan out, so its output has its input's variance, and six
-    layers deep the autoencoder still passes its input through (N(0, 0.02) let through a
-    per-pixel spread of about 3e-5 out of 0.6, an autoencoder that could only learn the mean
-    image at first)."""
-    if isinstance(module, (nn.Conv2d, nn.Linear)):
+    """Glorot (Xavier) uniform weights and zero biases on every conv, deconv and linear layer,
+    TF-slim's defaults, which the widely used BEGAN re-implementation
+    (github.com/carpedm20/BEGAN-tensorflow, `models.py`) trains with; the paper does not name
+    one. Chosen for what it keeps: a layer's output variance stays near its input's when
+    fan in and fan out are alike, so an autoencoder still passes its input through at
+    initialisation."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.xavier_uniform_(module.weight)
         nn.init.zeros_(module.bias)
 
 
-def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, 3, stride, 1)
-
-
-def began_decoder(channels: int, h: int, w: int, n_in: int, width: int, repeat: int) -> nn.Sequential:
-    """BEGAN's decoder (Berthelot et al. 2017, section 3.5 and figure 1): a fully connected
-    layer with no non-linearity from `n_in` to w x h x w; `repeat` 3x3 convolutions of w
-    filters with ELUs at each of the two lower scales (h x w, then 2h x 2w), nearest-neighbour
-    up-sampling after each, and a 3x3 convolution to the image's channels at full size."""
-    layers: list[nn.Module] = [nn.Linear(n_in, width * h * w), nn.Unflatten(1, (width, h, w))]
-    for _ in range(2):
-        for _ in range(repeat):
-            layers += [conv3x3(width, width), nn.ELU()]
-        layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
-    layers.append(conv3x3(width, channels))
-    return nn.Sequential(*layers)
-
-
-def began_encoder(channels: int, h: int, w: int, code: int, width: int, repeat: int) -> nn.Sequential:
-    """BEGAN's encoder (section 3.5, figure 1): a 3x3 convolution of w filters at full size,
-    then two down-samplings by stride-2 3x3 convolutions, to 2w and 3w filters (filters grow
-    linearly with each down-sampling), each followed by `repeat` 3x3 convolutions at that
-    scale; ELUs after every convolution; a fully connected layer with no non-linearity to the
-    embedding h of `code` units."""
-    layers: list[nn.Module] = [conv3x3(channels, width), nn.ELU()]
-    for scale in (2, 3):
-        layers += [conv3x3((scale - 1) * width, scale * width, stride=2), nn.ELU()]
-        for _ in range(repeat):
-            layers += [conv3x3(scale * width, scale * width), nn.ELU()]
-    layers += [nn.Flatten(), nn.Linear(3 * width * h * w, code)]
-    return nn.Sequential(*layers)
-
-
 @register_arch("began", d_output="image",
-               description="BEGAN's: D an autoencoder of 3x3 convs and ELUs, G its decoder's architecture")
-def build_began(data_shape, z_dim: int, width: int = 16, code: int = 64, repeat: int = 1,
-                spectral_norm: bool = False, **_):
-    """BEGAN (Berthelot et al. 2017, section 3.5): D is an autoencoder whose output is the
-    reconstruction of its input, encoder (`began_encoder`) to an embedding of `code` units
-    (N_h, 64 in the paper's experiments, section 4), then a decoder (`began_decoder`); G has
-    the decoder's architecture with its own weights, from z.
+               description="BEGAN as compare_gan's: D an autoencoder on its standard D's convs, G the zoo's conv G")
+def build_began(data_shape, z_dim: int, width: int = 32, code: int = 64, d_norm: str = "none",
+                g_start_pixel: float | None = None, spectral_norm: bool = False, **_):
+    """BEGAN's nets as compare_gan builds them (compare_gan/src/gans/BEGAN.py, v1), the
+    setting of Lucic et al. 2018's comparison: D an autoencoder whose output is the
+    reconstruction of its input, G the generator every other conv variant here uses.
 
-    Sizes for 28x28 images: down-sampled twice, to 7x7 (the paper keeps its last scale at
-    8x8 for 32..256 pixels, adding or removing layers for the size). `repeat` convolutions at
-    each lower scale (the paper: "typically 2", more at every scale; 1 here and none of the
-    w-filter ones at full size, to keep a step within about 3 dcgan steps on one CPU thread).
-    Both nets end in tanh, for data in [-1, 1]: the range every generator here produces, and
-    compare_gan's BEGAN autoencoder ends in a sigmoid for its data in [0, 1]
-    (compare_gan/src/gans/BEGAN.py); the paper names no output activation. With tanh the
-    autoencoder can match MNIST's flat -1 background exactly, which under the L1 error is
-    most of the pixels (its L1 error after 300 steps alone: 0.06 with tanh, 0.17 without).
-    No normalisation anywhere, as the paper. Glorot uniform initialisation (`glorot_init`)."""
+    D: conv w 4x4 /2, lrelu; conv 2w 4x4 /2; FC to the embedding of `code` units (64), lrelu;
+    FC to 2w x h/4 x w/4, lrelu; deconv w 4x4 /2, lrelu; deconv C 4x4 /2; tanh (theirs a
+    sigmoid for data in [0, 1]; tanh(x) = 2 sigmoid(2x) - 1 for ours in [-1, 1]). LeakyReLU
+    slope 0.2, no activation between the second conv and the FC, as theirs. `d_norm="batch"`
+    adds BatchNorm after the code, the FC and the first deconv, as their
+    discriminator_normalization does. Glorot uniform weights in D (`glorot_init`): compare_gan's
+    N(0, 0.02) let almost none of the input through six layers (a per-pixel reconstruction
+    spread of about 4e-5 for inputs of spread 0.6), so L(x) sat at the value of a blank
+    reconstruction for hundreds of steps.
+
+    G: `dcgan_generator` at width w with `dcgan_init`, the zoo's G (compare_gan gives BEGAN
+    its standard G too). `g_start_pixel` sets the bias of G's last layer to atanh(pixel), so
+    G's first images sit at that pixel value instead of tanh(0) = mid-grey: from mid-grey no
+    image G can reach is easier for the autoencoder to reconstruct than the data, k_t stays 0
+    and D never pushes back (see docs/variants.md)."""
     channels, h, w = quarter(data_shape, "began")
-    G = nn.Sequential(began_decoder(channels, h, w, z_dim, width, repeat), nn.Tanh())
-    D = nn.Sequential(began_encoder(channels, h, w, code, width, repeat),
-                      began_decoder(channels, h, w, code, width, repeat), nn.Tanh())
-    G.apply(glorot_init)
+    G = dcgan_generator(channels, h, w, z_dim, width)
+    G.apply(dcgan_init)
+    if g_start_pixel is not None:
+        if not -1 < g_start_pixel < 1:
+            raise ValueError(f"began: g_start_pixel must be inside (-1, 1), got {g_start_pixel}")
+        with torch.no_grad():
+            G[-2].bias.fill_(math.atanh(g_start_pixel))
+    inner = 2 * width * h * w
+    D = nn.Sequential(
+        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1),
+        nn.Flatten(), nn.Linear(inner, code), NORMS_1D[d_norm](code), nn.LeakyReLU(0.2),
+        nn.Linear(code, inner), NORMS_1D[d_norm](inner), nn.LeakyReLU(0.2),
+        nn.Unflatten(1, (2 * width, h, w)),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), NORMS_2D[d_norm](width), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+    )
     D.apply(glorot_init)
     return G, finish_d(D, spectral_norm)
