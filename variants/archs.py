@@ -287,17 +287,17 @@ def build_began(data_shape, z_dim: int, width: int = 32, code: int = 64, d_norm:
 
     G: `dcgan_generator` at width w with `dcgan_init`, the zoo's G (compare_gan gives BEGAN
     its standard G too). `g_start_pixel` sets the bias of G's last layer to atanh(pixel), so
-    G's first images sit at that pixel value instead of tanh(0) = mid-grey: from mid-grey no
-    image G can reach is easier for the autoencoder to reconstruct than the data, k_t stays 0
-    and D never pushes back (see docs/variants.md)."""
+    G's first images sit at that pixel value instead of tanh(0) = mid-grey (k_t rises only
+    while G's images are easier to reconstruct than the data's; see docs/variants.md)."""
     channels, h, w = quarter(data_shape, "began")
     G = dcgan_generator(channels, h, w, z_dim, width)
     G.apply(dcgan_init)
     if g_start_pixel is not None:
         if not -1 < g_start_pixel < 1:
             raise ValueError(f"began: g_start_pixel must be inside (-1, 1), got {g_start_pixel}")
+        last_deconv = G[-2]  # the layer under G's tanh
         with torch.no_grad():
-            G[-2].bias.fill_(math.atanh(g_start_pixel))
+            last_deconv.bias.fill_(math.atanh(g_start_pixel))
     inner = 2 * width * h * w
     D = nn.Sequential(
         nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),

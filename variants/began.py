@@ -5,11 +5,11 @@ from variants.registry import Hparams, Variant, register_variant
 # Adam's beta1 0.5 are compare_gan's BEGAN (compare_gan/src/gans/BEGAN.py and src/params.py,
 # the setting of Lucic et al. 2018). lambda_k 0.01: the top of Lucic et al.'s wide range for
 # BEGAN (1e-4..1e-2, compare_gan/src/params.py), ten times the paper's 0.001, with which k_t
-# reached only 0.056 by step 875 while G stayed on a black image (FID 219 at every point).
-# lr 2e-4 and width 32, the zoo's dcgan values, so G is the dcgan variant's generator (from
-# z of 64). G starts at MNIST's mean pixel (-0.74 in [-1, 1], 0.1307 in [0, 1]): from
-# tanh(0) = mid-grey G never became easier to reconstruct than the data and k_t stayed 0.
-# docs/variants.md has the trials. Batch 64 as every variant here.
+# fell back to 0 and the quick preset's curve ended at 189 instead of 142. lr 2e-4 and width
+# 32, the zoo's dcgan values, so G is the dcgan variant's generator (from z of 64). G starts
+# at MNIST's mean pixel (-0.74 in [-1, 1], 0.1307 in [0, 1]), chosen when D's deconvs had
+# another initialisation and a mid-grey start left k_t at 0; with this D a mid-grey start
+# learns too. docs/variants.md has the trials. Batch 64 as every variant here.
 register_variant(Variant(
     name="began",
     arch="began",
