@@ -16,6 +16,6 @@ register_variant(Variant(
     loss="began",
     hparams=Hparams(z_dim=64, batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), width=32),
     paper="Berthelot et al. 2017, BEGAN: Boundary Equilibrium GANs (arXiv:1703.10717)",
-    arch_options={"code": 64, "g_start_pixel": -0.74},
+    arch_options={"code": 64, "g_start_pixel": -0.74, "d_norm": "batch"},
     loss_options={"gamma": 0.75, "lambda_k": 0.01},
 ))
