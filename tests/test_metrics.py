@@ -222,3 +222,33 @@ def test_fid_inception_runs_on_a_few_dozen_images(inception_files, mnist, real, 
         assert m["is_inception"] > 0
     else:
         assert "is_inception" not in m and "logits" in m["absent"]["is_inception"]
+
+
+def test_train_classifier_never_replaces_the_pinned_weights_with_others(tmp_path, monkeypatch):
+    """Other weights in the package's file would make every *_mnist metric refuse to run:
+    they are written only where --out names."""
+    from typer.testing import CliRunner
+
+    import bench.eval
+    from bench.cli import app
+
+    def untrained(**kwargs):
+        torch.manual_seed(1)
+        return classifier.MnistClassifier().eval(), 0.1
+
+    monkeypatch.setattr(bench.eval, "train_classifier", untrained)
+    pinned = file_sha256(classifier.CLASSIFIER_PATH)
+    result = CliRunner().invoke(app, ["train-classifier"])
+    assert result.exit_code != 0
+    assert result.output.startswith("error:") and "left as it was" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert file_sha256(classifier.CLASSIFIER_PATH) == pinned == classifier.CLASSIFIER_SHA256
+
+    out = tmp_path / "mine.pt"
+    result = CliRunner().invoke(app, ["train-classifier", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert file_sha256(out) in result.output and "differs from the pinned" in result.output
+    loaded = classifier.load_classifier(CPU, out, sha256=file_sha256(out))
+    expected = untrained()[0]
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), expected.state_dict().values()))
+    assert file_sha256(classifier.CLASSIFIER_PATH) == pinned

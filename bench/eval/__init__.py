@@ -6,7 +6,7 @@ extractor `gan-bench-mnist-classifier`.
 """
 
 from bench.eval.classifier import (
-    CLASSIFIER_PATH, CLASSIFIER_SHA256, MnistClassifier, load_classifier, save_classifier, train_classifier,
+    CLASSIFIER_PATH, CLASSIFIER_SHA256, MnistClassifier, load_classifier, classifier_bytes, train_classifier,
 )
 from bench.eval.inception import inception_weights
 from bench.eval.quality import (
@@ -16,5 +16,5 @@ from bench.eval.quality import (
 __all__ = [
     "CLASSIFIER_PATH", "CLASSIFIER_SHA256", "MNIST_KEYS", "MODE_SHARE", "MnistClassifier",
     "fid_mnist", "inception_metrics", "inception_weights", "load_classifier", "mnist_metrics",
-    "reference_cache_name", "sample_uint8", "save_classifier", "train_classifier",
+    "reference_cache_name", "sample_uint8", "classifier_bytes", "train_classifier",
 ]

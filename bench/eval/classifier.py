@@ -25,7 +25,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from bench.errors import BenchError
-from bench.files import atomic_write, file_sha256
+from bench.files import file_sha256
 
 CLASSIFIER_PATH = Path(__file__).with_name("mnist_classifier.pt")
 CLASSIFIER_SHA256 = "589dccb8d329e1204f4efe50f1a63e725df80b0b2ed2b532b984e011adf5e55d"  # train_classifier(seed=0, epochs=4): 99.55% test accuracy
@@ -86,16 +86,15 @@ class MnistClassifier(nn.Module):
 
 # ---------------------------------------------------------------- weights file
 
-def save_classifier(model: MnistClassifier, path: Path = CLASSIFIER_PATH) -> str:
-    """Save the state dict (float32, CPU) and return the file's sha256, the value to pin
-    in CLASSIFIER_SHA256."""
+def classifier_bytes(model: MnistClassifier) -> bytes:
+    """The weights file's content: the state dict (float32, CPU), serialized in memory
+    because torch.save names its zip records after the file, so a file-backed save would
+    make the sha256 depend on the file name."""
     state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-    # Serialized in memory: torch.save names its zip records after the file, so a
-    # file-backed save would make the sha256 depend on the file name.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write(path, buffer.getvalue())
-    return file_sha256(path)
+    return buffer.getvalue()
+
 
 
 def load_classifier(device: torch.device | str = "cpu", path: Path = CLASSIFIER_PATH,
@@ -146,7 +145,7 @@ def train_classifier(seed: int = 0, epochs: int = 4, batch_size: int = 128, lr: 
     """Train on the 60,000 MNIST training images (CPU, fixed seed, Adam with a cosine
     schedule) and return (model, test accuracy). Runs on the CPU so the same seed
     gives the same weights on every machine (bitwise with the same torch and thread
-    count); the caller pins the sha256 of `save_classifier`'s file.
+    count); the caller pins the sha256 of `classifier_bytes`.
 
     The global RNG is left as it was: all randomness comes from generators seeded here.
     """
