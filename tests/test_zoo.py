@@ -234,15 +234,16 @@ def test_began_autoencoder_passes_its_input_through_at_initialisation():
 
 
 def test_began_nets_are_compare_gans_autoencoder_and_the_zoos_generator():
-    """compare_gan's BEGAN D (4x4 convs and deconvs, LeakyReLU, a 64-unit code, no
-    normalisation unless asked), G the dcgan variant's generator starting at MNIST's mean
-    pixel; spectral_norm still applies to every D layer."""
+    """compare_gan's BEGAN D (4x4 convs and deconvs, LeakyReLU, a 64-unit code, BatchNorm
+    after the code, the FC and the first deconv as the variant asks, none unless asked), G
+    the dcgan variant's generator starting at MNIST's mean pixel; spectral_norm still applies
+    to every D layer."""
     variant = variants.get_variant("began")
     torch.manual_seed(0)
     G, D = variant.build((1, 28, 28))
     convs = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert [m.kernel_size for m in convs] == [(4, 4)] * 4
-    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules()) == 3
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in D.modules())
     assert [m.out_features for m in D.modules() if isinstance(m, torch.nn.Linear)][0] == variant.arch_options["code"]
     dcgan_G, _ = variants.get_variant("dcgan").build((1, 28, 28))
@@ -251,8 +252,8 @@ def test_began_nets_are_compare_gans_autoencoder_and_the_zoos_generator():
     with torch.no_grad():  # G's first images sit at the start pixel, not mid-grey
         start = G.eval()(torch.randn(256, variant.hparams.z_dim)).mean().item()
     assert start == pytest.approx(variant.arch_options["g_start_pixel"], abs=0.05)
-    _, D_bn = variants.ARCHS["began"]((1, 28, 28), variant.hparams.z_dim, variant.hparams.width, d_norm="batch")
-    assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D_bn.modules()) == 3
+    _, D_plain = variants.ARCHS["began"]((1, 28, 28), variant.hparams.z_dim, variant.hparams.width)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D_plain.modules())
     _, D_sn = variants.ARCHS["began"]((1, 28, 28), variant.hparams.z_dim, variant.hparams.width, spectral_norm=True)
     weighted = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
     assert len(spectral_norm_layers(D_sn)) == len(weighted) == 6
