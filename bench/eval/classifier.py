@@ -96,7 +96,6 @@ def classifier_bytes(model: MnistClassifier) -> bytes:
     return buffer.getvalue()
 
 
-
 def load_classifier(device: torch.device | str = "cpu", path: Path = CLASSIFIER_PATH,
                     sha256: str | None = CLASSIFIER_SHA256) -> MnistClassifier:
     """The pinned classifier in eval mode on `device`. A file whose sha256 differs from
