@@ -117,6 +117,16 @@ def test_configuration_0_is_each_variants_defaults():
             assert run.params == {name: default_value(name, base) for name in run.params}
 
 
+def test_configuration_0_keeps_the_normalisation_the_builder_gives():
+    from dataclasses import replace
+
+    # A variant that leaves d_norm out trains with its builder's default, which differs by
+    # architecture: BEGAN's autoencoder is unnormalised unless asked, dcgan's D has BatchNorm.
+    assert default_value("d_norm", replace(variants.get_variant("began"), arch_options={})) == "none"
+    assert default_value("d_norm", variants.get_variant("dcgan")) == "batch"
+    assert default_value("d_norm", variants.get_variant("began")) == "batch"  # the recipe's choice
+
+
 def test_sampled_values_stay_in_range_and_only_where_a_variant_uses_them():
     space = {p.name: p for p in SPACES["lucic-wide"].params}
     seen = {}

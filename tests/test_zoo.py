@@ -192,7 +192,8 @@ def test_infogan_parameter_counts_match_compare_gans_layer_list():
 def test_named_presets_are_still_exact_pairings():
     from dataclasses import replace
 
-    for arch, loss, name in (("dcgan", "ls", "lsgan"), ("dcgan", "wgan-gp", "wgan-gp"), ("dcgan", "mm", "mm-gan")):
+    for arch, loss, name in (("dcgan", "ls", "lsgan"), ("dcgan", "wgan-gp", "wgan-gp"), ("dcgan", "mm", "mm-gan"),
+                             ("began", "began", "began")):
         assert replace(variants.combine(arch, loss), name=name, paper="") == replace(variants.get_variant(name), paper="")
 
 

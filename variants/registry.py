@@ -6,6 +6,7 @@ The registry remembers which module registered each variant (`Variant.source`:
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field, replace
 
@@ -179,7 +180,7 @@ def is_pairing(name: str) -> bool:
 def combine(arch: str, loss: str) -> Variant:
     """An architecture and a loss paired as Lucic et al. compared them: the loss brings
     its recipe (optimizer, n_critic, penalty) from the named variant that uses it, the
-    architecture its width from the named variant built on it."""
+    architecture its width and options from the named variant built on it."""
     ARCH_SPECS.get(arch), LOSSES.get(loss)  # an unknown name is the registry's error
     check_pairing(arch, loss)
     recipe = next((v for v in VARIANTS.values() if v.loss == loss), None)
@@ -189,8 +190,12 @@ def combine(arch: str, loss: str) -> Variant:
     sizes = {"width": shape.hparams.width} if shape else {}
     sizes.update(ARCH_SPECS[arch].hparams)
     hparams = replace(recipe.hparams if recipe else Hparams(), **sizes)
+    # The architecture's own options (BEGAN's code size, G's start pixel, D's normalisation)
+    # come from the named variant built on it too, so began+began trains the named began.
+    arch_options = dict(shape.arch_options) if shape else {}
     # A per-sample gradient penalty needs a critic that does not normalize across the batch.
-    arch_options = {"d_norm": "none"} if LOSSES[loss].double_backward and takes_option(arch, "d_norm") else {}
+    if LOSSES[loss].double_backward and takes_option(arch, "d_norm"):
+        arch_options["d_norm"] = "none"
     sources = [s for s in (LOSSES.source(loss), ARCH_SPECS.source(arch)) if s != BUILTIN]
     return Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
                    paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
@@ -199,9 +204,12 @@ def combine(arch: str, loss: str) -> Variant:
 
 
 def takes_option(arch: str, option: str) -> bool:
-    import inspect
-
     return option in inspect.signature(ARCHS[arch]).parameters
+
+
+def option_default(arch: str, option: str):
+    """What an architecture's builder does when a variant leaves `option` out."""
+    return inspect.signature(ARCHS[arch]).parameters[option].default
 
 
 def variant_from_config(config: dict) -> Variant:

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from variants import LOSSES, Variant
 from variants.named import Registry
-from variants.registry import takes_option
+from variants.registry import option_default, takes_option
 
 KINDS = ("log-uniform", "uniform", "choice")
 
@@ -117,7 +117,7 @@ def default_value(name: str, variant: Variant):
     if name == "n_critic":
         return hp.n_critic
     if name == "d_norm":
-        return variant.arch_options.get("d_norm", "batch")
+        return variant.arch_options.get("d_norm", option_default(variant.arch, "d_norm"))
     return variant.loss_options[name]
 
 
