@@ -156,3 +156,35 @@ def test_published_sets_are_not_ignored():
                  "results/cpu-amd-epyc/runs/cpu-amd-epyc/x.json",
                  "results/cpu-amd-epyc/study-lucic-narrow/report.md"]
     assert git_check_ignore(published) == set()
+
+
+def converged_table(path: Path) -> dict[str, list[str]]:
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| variant | seeds converged |"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:5]
+    return rows
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/published.md"])
+def test_the_converged_headline_is_its_reports_figures(page):
+    # The headline table is copied from the published report; a record added without
+    # copying the new means again would leave the page quoting figures no command prints.
+    import pandas as pd
+
+    report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor/converged/report.csv", skiprows=1)
+    table = converged_table(REPO / page)
+    assert set(table) == set(report["variant"])
+
+    def mean_sd(row, key, fmt):
+        value = fmt.format(row[f"{key}_mean"])
+        return f"{value} ± {fmt.format(row[f'{key}_std'])}" if row[f"{key}_n"] > 1 else value
+
+    for _, row in report.iterrows():
+        assert table[row["variant"]] == [f"{row['converged']}/{row['n_ok']}", mean_sd(row, "stop_epochs", "{:.1f}"),
+                                         mean_sd(row, "fid_mnist", "{:.2f}"),
+                                         mean_sd(row, "fid_mnist_best", "{:.2f}")], row["variant"]
