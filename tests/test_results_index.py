@@ -176,13 +176,15 @@ def test_the_converged_headline_is_its_reports_figures(page):
     # copying the new means again would leave the page quoting figures no command prints.
     import pandas as pd
 
+    from bench.report.summary import format_number
+
     report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor/converged/report.csv", skiprows=1)
     table = converged_table(REPO / page)
     assert set(table) == set(report["variant"])
 
-    def mean_sd(row, key, fmt):
-        value = fmt.format(row[f"{key}_mean"])
-        return f"{value} ± {fmt.format(row[f'{key}_std'])}" if row[f"{key}_n"] > 1 else value
+    def mean_sd(row, key, fmt):  # the report's own number format, without its interval
+        value = format_number(row[f"{key}_mean"], fmt)
+        return f"{value} ± {format_number(row[f'{key}_std'], fmt)}" if row[f"{key}_n"] > 1 else value
 
     for _, row in report.iterrows():
         assert table[row["variant"]] == [f"{row['converged']}/{row['n_ok']}", mean_sd(row, "stop_epochs", "{:.1f}"),
