@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -204,3 +205,72 @@ def test_any_mutated_checkpoint_is_usable_or_one_clean_error(genuine, tiny_image
             restore_state(state, loaded, path)
     except BenchError as error:
         assert str(error) and "\n" not in str(error)
+
+
+# ---------------------------------------------------------------- every key a loader reads
+
+
+def path_drops(payload: dict) -> list[tuple]:
+    """Every key path of the schema, and every hyperparameter of the payload's config."""
+    return sorted({keys for keys, *_ in SCHEMA} | {("config", "hparams", k) for k in payload["config"]["hparams"]}
+                  | {("config", "source")})
+
+
+def fake_evaluator():
+    evaluator = mock.Mock()
+    evaluator.final.return_value = ({"absent": {}}, 0.0)
+    evaluator.feature_nets.return_value = {}
+    return evaluator
+
+
+@pytest.mark.parametrize("best", [False, True])
+def test_eval_of_a_checkpoint_without_any_one_key_is_a_correct_load_or_one_error_line(genuine, small_mnist_dir,
+                                                                                      tmp_path, best):
+    """A key a loader reads is in the schema: required, or optional with the default that older
+    files really had (`optimizer` came after checkpoints: adam; `dataset` after Stacked MNIST)."""
+    made = variants.variant_from_config(genuine["config"])
+    for keys in path_drops(genuine):
+        path = tmp_path / f"without-{'.'.join(keys)}.pt"
+        torch.save(mutate(genuine, keys, "drop", None), path)
+        with mock.patch("bench.eval.evaluation.Evaluator.for_run", return_value=fake_evaluator()) as for_run:
+            result = runner.invoke(app, ["eval", str(path), "--device", "cpu", "--data-dir", str(small_mnist_dir),
+                                         *(["--best"] if best else [])])
+        assert "Traceback" not in result.output and not isinstance(result.exception, KeyError), (keys, result.output)
+        if result.exit_code == 2:
+            assert one_error_line(result), keys
+            continue
+        assert result.exit_code == 0, (keys, result.output)
+        (z_dim, _, dataset, *_), _ = for_run.call_args
+        assert z_dim == made.hparams.z_dim and dataset.name == genuine["config"].get("dataset", "mnist")
+        assert variants.variant_from_config(load_checkpoint(path)["config"]) == made, keys
+
+
+def test_a_checkpoint_without_betas_names_the_key(genuine, tmp_path):
+    path = tmp_path / "no-betas.pt"
+    torch.save(mutate(genuine, ("config", "hparams", "betas"), "drop", None), path)
+    result = runner.invoke(app, ["eval", str(path), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "no 'config.hparams.betas'" in one_error_line(result)
+
+
+def test_a_checkpoint_from_before_optimizers_had_names_trains_with_adam(genuine, tmp_path):
+    older = mutate(genuine, ("config", "hparams", "optimizer"), "drop", None)
+    path = tmp_path / "older.pt"
+    torch.save(older, path)
+    assert variants.variant_from_config(load_checkpoint(path)["config"]).hparams.optimizer == "adam"
+
+
+def test_resume_of_a_checkpoint_without_any_one_key_is_a_correct_load_or_one_clean_error(genuine, tiny_images,
+                                                                                         tmp_path):
+    variant = variants.variant_from_config(genuine["config"])
+    for keys in path_drops(genuine):
+        path = tmp_path / "c.pt"
+        torch.save(mutate(genuine, keys, "drop", None), path)
+        with torch.random.fork_rng(devices=[]):
+            state = init_state(variant, tiny_images, torch.device("cpu"), seed=0)
+            try:
+                restore_state(state, load_checkpoint(path), path)
+            except BenchError as error:
+                assert str(error) and "\n" not in str(error), keys
+            else:
+                assert state.step == genuine["state"]["step"], keys

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
@@ -212,8 +212,18 @@ def option_default(arch: str, option: str):
     return inspect.signature(ARCHS[arch]).parameters[option].default
 
 
+# Hyperparameters added after the first records and checkpoints were written: a config
+# without one was trained with its default (every run used Adam before optimizers had names).
+# Every config ever written holds every other field of `Hparams`.
+ADDED_HPARAMS = ("optimizer",)
+
+
 def variant_from_config(config: dict) -> Variant:
-    """Rebuild the exact variant a record or checkpoint was made with (its `config`)."""
+    """Rebuild the exact variant a record or checkpoint was made with (its `config`); a
+    hyperparameter that only ADDED_HPARAMS may lack is `BadVariant`, never a default."""
+    missing = [f.name for f in fields(Hparams) if f.name not in config["hparams"] and f.name not in ADDED_HPARAMS]
+    if missing:
+        raise BadVariant(f"config of variant {config['variant']!r} has no hparams {', '.join(missing)}")
     hparams = dict(config["hparams"], betas=tuple(config["hparams"]["betas"]))
     known = VARIANTS.get(config["variant"], None)
     return Variant(name=config["variant"], arch=config["arch"], loss=config["loss"], hparams=Hparams(**hparams),

@@ -23,6 +23,8 @@ import torch
 
 from bench.errors import BenchError, brief
 from bench.files import atomic_write
+from variants.provenance import BUILTIN
+from variants.registry import ADDED_HPARAMS
 
 START_OVER = "delete it, or rerun with --resume --force to start that run over"
 
@@ -96,11 +98,15 @@ def is_curve(value) -> bool:
     return is_list_of(is_dict)(value)
 
 
-# The hyperparameters `variants.Hparams` takes (a checkpoint may leave out ones added
-# since: their defaults apply); anything else would not rebuild the variant.
+# The hyperparameters `variants.Hparams` takes, each with its check and what it must be;
+# anything else would not rebuild the variant. Every checkpoint ever written holds all of
+# them but those `variants.registry.ADDED_HPARAMS` names, whose defaults are what runs
+# written before them used (`variant_from_config` fills them in).
 HPARAMS = {
-    "z_dim": is_positive_int, "batch_size": is_positive_int, "lr_g": is_number, "lr_d": is_number,
-    "betas": is_betas, "n_critic": is_positive_int, "width": is_positive_int, "optimizer": is_str,
+    "z_dim": (is_positive_int, "a positive integer"), "batch_size": (is_positive_int, "a positive integer"),
+    "lr_g": (is_number, "a number"), "lr_d": (is_number, "a number"), "betas": (is_betas, "a list of two numbers"),
+    "n_critic": (is_positive_int, "a positive integer"), "width": (is_positive_int, "a positive integer"),
+    "optimizer": (is_str, "a string"),
 }
 
 
@@ -111,7 +117,15 @@ def is_best(value) -> bool:
 
 
 def is_hparams(value) -> bool:
-    return is_dict(value) and set(value) <= set(HPARAMS) and all(HPARAMS[k](v) for k, v in value.items())
+    """An object of known hyperparameters; each one's presence and type is a line of SCHEMA."""
+    return is_dict(value) and set(value) <= set(HPARAMS)
+
+
+def is_source(value) -> bool:
+    """Where the variant came from (variants.provenance): "builtin", or a plug-in's module, file and sha256."""
+    return value == BUILTIN or (is_dict(value) and set(value) == {"module", "file", "sha256"}
+                                and is_str(value["module"]) and all(value[k] is None or is_str(value[k])
+                                                                    for k in ("file", "sha256")))
 
 
 def is_plain_options(value) -> bool:
@@ -132,6 +146,7 @@ REQUIRED, OPTIONAL = True, False
 SCHEMA = (
     (("run_id",), REQUIRED, is_str, "a string"),
     (("config_hash",), REQUIRED, is_str, "a string"),
+    (("device_slug",), OPTIONAL, is_str, "a string"),  # the machine that wrote it; older ones name none
     (("history",), REQUIRED, is_list_of(is_dict), "a list of objects"),
     (("config",), REQUIRED, is_dict, "an object"),
     (("config", "variant"), REQUIRED, is_str, "a string"),
@@ -139,10 +154,13 @@ SCHEMA = (
     (("config", "loss"), REQUIRED, is_str, "a string"),
     (("config", "preset"), REQUIRED, is_str, "a string"),
     (("config", "hparams"), REQUIRED, is_hparams, f"an object of {', '.join(HPARAMS)}"),
+    *((("config", "hparams", key), key not in ADDED_HPARAMS, check, what) for key, (check, what) in HPARAMS.items()),
     (("config", "arch_options"), REQUIRED, is_plain_options, "an object"),
     (("config", "loss_options"), REQUIRED, is_plain_options, "an object"),
     # Checkpoints from before Stacked MNIST name no dataset: they are MNIST's.
     (("config", "dataset"), OPTIONAL, known_dataset, "a dataset's name"),
+    # Checkpoints from before plug-ins name no source: their variants are built in.
+    (("config", "source"), OPTIONAL, is_source, "\"builtin\" or an object of module, file and sha256"),
     (("state",), REQUIRED, is_dict, "an object"),
     (("state", "G"), REQUIRED, is_tensor_dict, "a state dict of tensors"),
     (("state", "D"), REQUIRED, is_tensor_dict, "a state dict of tensors"),
