@@ -393,6 +393,10 @@ def speed(
     errors.print(f"wrote {', '.join(map(str, paths))}", markup=False, highlight=False, soft_wrap=True)
 
 
+# The yardstick's commands (score, stats, sample) register themselves on `app`.
+from bench.cli import scoring  # noqa: E402,F401
+
+
 def main():
     app()
 

@@ -22,8 +22,20 @@ from bench.presets import Preset
 from bench.eval import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
 from bench.eval.stacked import fid_stacked, stacked_metrics
 
-CURVE_SEED = 10_000  # latents of curve point k come from seed CURVE_SEED + step
-FINAL_SEED = 20_000
+CURVE_SEED = 10_000  # latents of the curve point at a step come from seed curve_seed(step)
+FINAL_SEED = 20_000  # latents of the final evaluation (and of the best point's re-score)
+# CURVE_SEED + step is FINAL_SEED at step 10,000: that one point takes a seed below every
+# CURVE_SEED + step instead, so no curve point is scored on the final evaluation's latents.
+# Every other step keeps its seed, and with it every published curve point (none is at 10,000).
+MOVED_CURVE_SEED = CURVE_SEED - 1
+
+
+def curve_seed(step: int) -> int:
+    """The latent seed of the curve point at `step`: never FINAL_SEED, one seed per step."""
+    seed = CURVE_SEED + step
+    return MOVED_CURVE_SEED if seed == FINAL_SEED else seed
+
+
 CPU_INCEPTION_REASON = ("skipped on CPU by the {preset} preset: Inception at 299x299 runs at about 4 images/s "
                         "on a 2-core CPU; use `gan-bench eval CHECKPOINT --inception-samples N` or a GPU")
 
@@ -65,7 +77,7 @@ class Evaluator:
 
     def curve(self, G: torch.nn.Module, step: int) -> dict:
         fake = sample_uint8(G, self.z_dim, self.curve_samples or self.preset.eval_samples, self.device,
-                            seed=CURVE_SEED + step)
+                            seed=curve_seed(step))
         score = SCORING[self.dataset.name].curve
         return {self.dataset.fid_key: score(fake, self.reference_images, self.device, self.cache_dir)}
 
@@ -75,6 +87,11 @@ class Evaluator:
         began = time.perf_counter()
         n = samples or self.dataset.final_samples(self.preset)
         fake = sample_uint8(G, self.z_dim, n, self.device, seed=FINAL_SEED)
+        return self.score(fake, inception), time.perf_counter() - began
+
+    def score(self, fake: torch.Tensor, inception: bool = True) -> dict:
+        """Every figure of the final evaluation for uint8 samples [N,C,28,28], wherever they came
+        from: a run's generator, or `gan-bench score`'s arrays, images and plug-ins."""
         metrics = SCORING[self.dataset.name].final(fake, self.reference_images, self.device, self.cache_dir)
         metrics["absent"] = {}
         n_inception, why_not = self.inception_plan()
@@ -92,7 +109,7 @@ class Evaluator:
                 metrics["absent"].update(fid_inception=reason, is_inception=reason)
         elif inception:
             metrics["absent"].update(fid_inception=why_not, is_inception=why_not)
-        return metrics, time.perf_counter() - began
+        return metrics
 
     def inception_plan(self) -> tuple[int, str]:
         """How many samples fid_inception gets, and the reason recorded when none."""

@@ -23,7 +23,7 @@ from bench.train import convergence
 from bench.train.checkpoints import load_checkpoint, restore_state
 from bench.train.plan import RunPlan, check_plan, config_section, run_config
 from bench.data.datasets import DATASETS
-from bench.devices import use_device
+from bench.devices import device_slug, use_device
 from bench.errors import BenchError
 from bench.eval.evaluation import Evaluator, time_to_fid
 from bench.presets import PRESETS
@@ -129,6 +129,11 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
             payload = load_checkpoint(saved)
             if payload.get("config_hash") != cfg_hash:
                 raise BenchError(f"checkpoint {saved} belongs to another configuration; delete it or use --force")
+            # Another capability runs other kernels: the resumed run would be neither machine's record.
+            here = device_slug(plan.device)
+            if payload.get("device_slug", here) != here:
+                raise BenchError(f"checkpoint {saved} was written on {payload['device_slug']}, this machine is {here}; "
+                                 "resume it there, or delete it or use --force to start the run over here")
             restore_state(state, payload, saved)
             run_id, history = payload["run_id"], payload["history"] + [{"resumed_at_step": state.step}]
 
@@ -153,7 +158,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                                   data["reference_images"], curve_samples=rule.curve_samples if rule else None)
     hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
                   checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
-                                   "history": history},
+                                   "device_slug": device_slug(plan.device), "history": history},
                   should_stop=should_stop)
     record = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "variant": variant.name, "seed": seed,
@@ -177,6 +182,7 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
             metrics.update(best.pop("metrics", {}))
             record["best"] = best or None
             outcome["systems"]["eval_peak_mem_bytes"] = memory.peaks["eval"]
+            record["generators"] = keep_generators(plan.runs_dir, run_id, state, described)
         record.update(status=outcome["status"], diverged_at_step=outcome["diverged_at_step"], error=None,
                       curve=outcome["curve"], systems=outcome["systems"], metrics=metrics,
                       feature_nets=evaluator.feature_nets(),
@@ -246,6 +252,19 @@ def score_best(variant: Variant, state, evaluator: Evaluator, last_metrics: dict
     rescored = {f"{k}_best": v for k, v in metrics.items()
                 if k not in NOT_RESCORED and not k.endswith("_std") and isinstance(v, (int, float))}
     return {**where, "same_as_last": state.best["step"] == state.step, "metrics": rescored}, seconds
+
+
+def keep_generators(runs_dir: Path, run_id: str, state, config: dict) -> dict:
+    """The run's last generator, and its best curve point's where that differs, as data-only
+    files beside the record (bench/generators.py): the record's `generators` section."""
+    from bench.generators import BEST, LAST, generator_path, save_generator
+
+    kept = {LAST: save_generator(generator_path(runs_dir, run_id, LAST), state.G.state_dict(), run_id, LAST,
+                                 state.step, config)}
+    if state.best is not None and state.best["step"] != state.step:
+        kept[BEST] = save_generator(generator_path(runs_dir, run_id, BEST), state.best["G"], run_id, BEST,
+                                    int(state.best["step"]), config)
+    return kept
 
 
 def budget_counts(config: RunConfig, g_steps_done: int) -> dict:
