@@ -294,3 +294,23 @@ def test_the_committed_mnist_test_statistics_are_the_test_sets(mnist_dir, mnist)
     direct = mnist_metrics(fake, mnist["test_images"], torch.device("cpu"), None)["fid_mnist"]
     assert fid_against(mnist_features(fake, torch.device("cpu"))[FEATURES], committed) == pytest.approx(direct,
                                                                                                          rel=1e-6)
+
+
+def test_the_tutorial_gan_example_writes_samples_that_score_scores(small_mnist_dir, tmp_path):
+    """examples/tutorial_gan.py, a loop with nothing of gan-bench in it, then its two commands."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "examples" / "tutorial_gan.py"
+    done = subprocess.run([sys.executable, str(example), "--steps", "3", "--samples", "300", "--out",
+                           str(tmp_path / "samples.npz"), "--data-dir", str(small_mnist_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    saved = np.load(tmp_path / "samples.npz", allow_pickle=False)["samples"]
+    assert saved.shape == (300, 1, 28, 28) and saved.dtype == np.float32 and saved.min() >= -1 and saved.max() <= 1
+    figures, _ = score_json(tmp_path / "samples.npz", "--range", "-1,1", "--name", "tutorial-gan", "--data-dir",
+                            small_mnist_dir, "--out", tmp_path / "results")
+    assert figures["fid_mnist"] > 0
+    (path,) = records(tmp_path / "results")
+    assert json.loads(path.read_text())["variant"] == "external:tutorial-gan"

@@ -2,7 +2,8 @@
 
 Its `variant` is `external:NAME`, so every table that lists variants (the report, the
 DataFrame of `bench.load_runs`, compare-machines) shows it beside the trained ones and says
-what it is; `input` names the file scored (kind, name, size, sha256), `config` the dataset,
+what it is, and its `seed` is 0 (a score is one observation; the latent seed of a generator
+file or plug-in is `input.seed`); `input` names the file scored (kind, name, size, sha256), `config` the dataset,
 the sample count and the input's range, so that two scores of one input and setting share a
 configuration hash and a repeated score counts once.
 """
