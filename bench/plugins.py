@@ -44,11 +44,17 @@ def restore(snapshot) -> None:
         registry.restore(saved)
 
 
+def file_module_name(path: Path) -> str:
+    """The module name a plug-in file is imported under, which its records' `config.source`
+    names: the same file anywhere on disk is the same plug-in."""
+    return f"gan_bench_plugin_{Path(path).stem.replace('-', '_')}"
+
+
 def import_file(path: Path):
     """Import a plug-in file under a module name of its own (`gan_bench_plugin_<stem>`).
     Loading the same file again re-runs it: its registrations come from the same source,
     so they replace themselves."""
-    name = f"gan_bench_plugin_{path.stem.replace('-', '_')}"
+    name = file_module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -84,6 +90,26 @@ def load_one(spec: str, load) -> None:
 
 def is_file_spec(spec: str) -> bool:
     return spec.endswith(".py") or Path(spec).suffix == ".py" or "/" in spec
+
+
+def module_of(spec: str) -> str:
+    """The module a plug-in spec (a file or a module name) is imported as."""
+    return file_module_name(Path(spec)) if is_file_spec(spec) else spec
+
+
+def entry_point_modules() -> set[str]:
+    """The modules the installed packages' entry points name, found without importing them."""
+    return {point.module for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def is_source(value) -> bool:
+    """A record's or checkpoint's `config.source` (variants.provenance): "builtin", or a
+    plug-in's module, file and sha256 (file and sha256 null for a module without a file)."""
+    from variants.provenance import BUILTIN
+
+    return value == BUILTIN or (isinstance(value, dict) and set(value) == {"module", "file", "sha256"}
+                                and isinstance(value["module"], str)
+                                and all(value[k] is None or isinstance(value[k], str) for k in ("file", "sha256")))
 
 
 def absolute_specs(specs: list[str] | None) -> list[str]:

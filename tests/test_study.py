@@ -235,8 +235,11 @@ def test_a_plugin_variant_and_a_pairing_train_on_the_workers_and_the_rerun_remem
     code, _, stderr = run_cli(args, mnist_dir)
     assert code == 0, stderr
     assert sorted(keys(study_records(out))) == [("lsgan-sym", 0, 0, "search"), ("mlp+ls-sym", 0, 0, "search")]
-    # No --plugin this time: study.json says which plug-in the study's variants need.
+    # A study folder names its plug-ins but never loads them: the rerun asks for --plugin.
     code, _, stderr = run_cli(["study", "--rerun-best", "--seeds", "1", "--out", str(out)], mnist_dir)
+    assert code == 2 and f"--plugin {Path(__file__).resolve().parent.parent / plugin}" in stderr, stderr
+    code, _, stderr = run_cli(["study", "--rerun-best", "--seeds", "1", "--out", str(out), "--plugin", plugin],
+                              mnist_dir)
     assert code == 0, stderr
     records = study_records(out)
     assert len(records) == 4 and {r["status"] for r in records} == {"ok"}

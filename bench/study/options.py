@@ -4,6 +4,7 @@ from them the runs to start: the search, or the rerun of each variant's best con
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from bench.data.datasets import get_dataset
@@ -13,9 +14,11 @@ from bench.plugins import absolute_specs, load_plugins
 from bench.train.plan import RunPlan, rule_of
 from bench.study.engine import EngineSettings
 from bench.study.settings import StudySettings
-from bench.study.plan import StudyDefinition, StudyRun, check_folder, rerun_best_runs, saved_plugins, search_runs
+from bench.study.plan import (StudyDefinition, StudyRun, check_folder, load_definition, record_sources,
+                              rerun_best_runs, saved_plugins, search_runs, study_records)
 from bench.study.spaces import Space, get_space, line_of, parse_space, read_study_file
 from variants import pairings, select_variants
+from variants.provenance import file_sha256
 
 # The study file's keys, their defaults and types: the options of `gan-bench study`.
 DEFAULTS = defaults(StudySettings)
@@ -99,6 +102,56 @@ def convergence_options(settings: dict) -> dict | None:
     return rule_of(plan, get_dataset(settings["dataset"]).train_size).describe()
 
 
+def check_plugins(definition: StudyDefinition, folder: Path, given: list[str]) -> list[dict]:
+    """Before anything is imported: every plug-in the study was made with (its records'
+    `config.source`, the plug-ins study.json names) is among `given` (--plugin) or the
+    installed entry points, and each file given for one has the sha256 its records name.
+    A study folder is data: it may name plug-ins, never load them. Returns the sources of
+    module plug-ins, whose files only show once imported (`check_loaded`)."""
+    from bench.plugins import entry_point_modules, file_module_name, is_file_spec, module_of
+
+    files = {file_module_name(Path(spec)): Path(spec) for spec in given if is_file_spec(spec)}
+    modules = {spec for spec in given if not is_file_spec(spec)} | entry_point_modules()
+    study = f"study {definition.name} ({definition.id})"
+    missing, by_module = {}, []
+    for source in record_sources(study_records(folder, definition.id)):
+        module = source["module"]
+        if module in files:
+            if not files[module].is_file():
+                continue  # load_plugins says so, in the words it uses everywhere
+            found = file_sha256(files[module])
+            if source["sha256"] is not None and found != source["sha256"]:
+                raise BenchError(f"--plugin {files[module]} (sha256 {found[:16]}...) is not the plug-in {study}'s "
+                                 f"records were made with: {source['file']} (sha256 {source['sha256'][:16]}...)")
+        elif module in modules:
+            by_module.append(source)
+        else:
+            missing.setdefault(module, source["file"] or module)
+    for spec in saved_plugins(folder):
+        if module_of(spec) not in files and module_of(spec) not in modules:
+            missing.setdefault(module_of(spec), spec)
+    if missing:
+        names = list(missing.values())
+        raise BenchError(f"{study} was made with the plug-in{'s' if len(names) > 1 else ''} {', '.join(names)}, and "
+                         "gan-bench imports no code a study folder names: pass "
+                         f"{' '.join('--plugin ' + name for name in names)} if you trust it")
+    return by_module
+
+
+def check_loaded(definition: StudyDefinition | None, sources: list[dict]) -> None:
+    """A module plug-in's file, now imported, is the one the study's records name."""
+    for source in sources:
+        module = sys.modules.get(source["module"])
+        file = getattr(module, "__file__", None)
+        if source["sha256"] is None or file is None:
+            continue
+        found = file_sha256(file)
+        if found != source["sha256"]:
+            raise BenchError(f"plug-in {source['module']} ({file}, sha256 {found[:16]}...) is not the one study "
+                             f"{definition.name} ({definition.id})'s records were made with: {source['file']} "
+                             f"(sha256 {source['sha256'][:16]}...)")
+
+
 def prepare(file: Path | None, flags: dict, rerun_best: bool,
             warn) -> tuple[StudyDefinition, list[StudyRun], EngineSettings, Path]:
     """The study, its runs, how to run them and its folder; nothing is started or written."""
@@ -106,8 +159,11 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         # The study itself comes from its folder; only where and how to run come from here.
         settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
         folder = Path(settings["out"])
-        plugins = list(dict.fromkeys([*saved_plugins(folder), *absolute_specs(settings["plugin"])]))
+        plugins = absolute_specs(settings["plugin"])
+        saved = load_definition(folder)  # checked whole before anything else is done with the folder
+        by_module = check_plugins(saved, folder, plugins) if saved is not None else []
         load_plugins(plugins)
+        check_loaded(saved, by_module)
         seeds = 3 if flags.get("seeds") is None else flags["seeds"]
         definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key, warn)
         for variant in definition.variants:
@@ -117,6 +173,7 @@ def prepare(file: Path | None, flags: dict, rerun_best: bool,
         settings, space = merge(file, flags)
         folder = Path(settings["out"])
         plugins = absolute_specs(settings["plugin"])
+        load_definition(folder)  # a folder with a damaged study.json is refused before any plug-in loads
         load_plugins(plugins)
         chosen = tuple(v.name for v in select_variants(settings["variants"], exclude=settings["exclude"]))
         definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],

@@ -24,6 +24,7 @@ from bench.records import RERUN_BEST, SEARCH, load_record
 from bench.train.plan import RunPlan, check_budget
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
+from variants.provenance import BUILTIN
 
 DEFINITION_FILE = "study.json"
 
@@ -188,7 +189,10 @@ def load_definition(out: Path) -> StudyDefinition | None:
                                      saved.get("convergence"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise BenchError(f"{path} is not a study definition ({type(error).__name__}: {error})") from None
-    problem = definition_problem(definition)
+    plugins = saved.get("plugins", [])
+    problem = definition_problem(definition) or (
+        None if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)
+        else "'plugins' must be a list of strings")
     if problem is not None:
         raise BenchError(f"{path} is not a study definition: {problem}")
     if definition.id != saved.get("id"):
@@ -235,11 +239,25 @@ def definition_payload(definition: StudyDefinition, plugins: tuple[str, ...] = (
 
 
 def saved_plugins(out: Path) -> list[str]:
-    try:
-        plugins = json.loads((Path(out) / DEFINITION_FILE).read_text()).get("plugins", [])
-    except (OSError, ValueError, AttributeError):
-        return []  # load_definition says what is wrong with the file
-    return [str(p) for p in plugins] if isinstance(plugins, list) else []
+    """The plug-ins study.json says planned the study: names to ask for, never to import, since
+    a study folder is data that anyone may have written."""
+    if load_definition(out) is None:
+        return []
+    return json.loads((Path(out) / DEFINITION_FILE).read_text()).get("plugins", [])
+
+
+def record_sources(records: list[tuple[Path, dict]]) -> list[dict]:
+    """The plug-ins (`config.source`) the records were made with, each once."""
+    from bench.plugins import is_source
+
+    sources = []
+    for path, record in records:
+        source = record["config"].get("source", BUILTIN)
+        if not is_source(source):
+            raise BenchError(f"{path}: 'config.source' must be \"builtin\" or an object of module, file and sha256")
+        if source != BUILTIN and source not in sources:
+            sources.append(source)
+    return sources
 
 
 def check_folder(out: Path, definition: StudyDefinition) -> None:

@@ -23,7 +23,7 @@ import torch
 
 from bench.errors import BenchError, brief
 from bench.files import atomic_write
-from variants.provenance import BUILTIN
+from bench.plugins import is_source
 from variants.registry import ADDED_HPARAMS
 
 START_OVER = "delete it, or rerun with --resume --force to start that run over"
@@ -121,13 +121,6 @@ def is_hparams(value) -> bool:
     return is_dict(value) and set(value) <= set(HPARAMS)
 
 
-def is_source(value) -> bool:
-    """Where the variant came from (variants.provenance): "builtin", or a plug-in's module, file and sha256."""
-    return value == BUILTIN or (is_dict(value) and set(value) == {"module", "file", "sha256"}
-                                and is_str(value["module"]) and all(value[k] is None or is_str(value[k])
-                                                                    for k in ("file", "sha256")))
-
-
 def is_plain_options(value) -> bool:
     return is_dict(value) and all(is_str(k) for k in value)
 
@@ -146,6 +139,8 @@ REQUIRED, OPTIONAL = True, False
 SCHEMA = (
     (("run_id",), REQUIRED, is_str, "a string"),
     (("config_hash",), REQUIRED, is_str, "a string"),
+    # The machine a run trains on (`--resume` continues it there only); older checkpoints lack it.
+    (("device_slug",), OPTIONAL, is_str, "a string"),
     (("device_slug",), OPTIONAL, is_str, "a string"),  # the machine that wrote it; older ones name none
     (("history",), REQUIRED, is_list_of(is_dict), "a list of objects"),
     (("config",), REQUIRED, is_dict, "an object"),
