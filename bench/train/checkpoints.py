@@ -141,7 +141,6 @@ SCHEMA = (
     (("config_hash",), REQUIRED, is_str, "a string"),
     # The machine a run trains on (`--resume` continues it there only); older checkpoints lack it.
     (("device_slug",), OPTIONAL, is_str, "a string"),
-    (("device_slug",), OPTIONAL, is_str, "a string"),  # the machine that wrote it; older ones name none
     (("history",), REQUIRED, is_list_of(is_dict), "a list of objects"),
     (("config",), REQUIRED, is_dict, "an object"),
     (("config", "variant"), REQUIRED, is_str, "a string"),
