@@ -66,7 +66,9 @@ bench-compare: install
 
 # The published comparison for this machine's best device, under results/<device-slug>/:
 # publish-runs trains SEEDS seeds of every variant and writes the report (raw records in
-# runs/); publish-speed writes the speed table (speed/); publish does both.
+# runs/); publish-speed writes the speed table (speed/); publish does both. The slug is the
+# machine's identity, its model and what decides its kernels (torch's CPU capability, a GPU's
+# compute capability): an AVX-512 machine of an AVX2 one's name publishes its own folder.
 SEEDS ?= 3
 SLUG = $(shell $(BIN)/python -c "from bench.devices import device_slug, resolve_device; print(device_slug(resolve_device('$(DEVICE)')))")
 

@@ -2,7 +2,7 @@
 and runs trained through the same code as `gan-bench run` (docs/api.md).
 
     import bench
-    runs = bench.load_runs("results/cpu-amd-epyc/runs")
+    runs = bench.load_runs("results/cpu-amd-epyc-avx2/runs")
     bench.summarize(runs)[["variant", "fid_mnist_mean", "fid_mnist_ci_lo", "fid_mnist_ci_hi"]]
 
 A top-level facade, like the command line: it sits above every layer it calls, and no

@@ -60,10 +60,52 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
+def name_slug(device_type: str, name: str) -> str:
+    """'cpu-amd-epyc', 'cuda-nvidia-h100-80gb-hbm3': the device's model name alone."""
+    name = re.sub(r"\((r|tm)\)|cpu @.*|@.*", "", name.lower())
+    return re.sub(r"[^a-z0-9]+", "-", f"{device_type}-{name}").strip("-")
+
+
+def capability_tag(device_type: str | None, cpu_capability=None, cuda_capability=None) -> str | None:
+    """What decides which kernels run, beside the model name: torch's CPU capability on a CPU
+    ('avx2', 'avx512': two EPYCs of one name may differ in it and train a seed to different
+    records at different speeds), the compute capability on a GPU ('sm90'). None where it is
+    not known (a record written before gan-bench recorded it)."""
+    if device_type == "cuda":
+        value = f"sm{cuda_capability.replace('.', '')}" if isinstance(cuda_capability, str) else None
+    else:
+        value = cpu_capability if isinstance(cpu_capability, str) else None
+    tag = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-") if value else ""
+    return tag or None
+
+
+def with_tag(slug: str, tag: str | None) -> str:
+    return slug if tag is None or slug.endswith(f"-{tag}") else f"{slug}-{tag}"
+
+
 def device_slug(device: torch.device) -> str:
-    """A folder name that tells machines apart: 'cpu-intel-xeon-...', 'cuda-nvidia-h100-...'."""
-    name = re.sub(r"\((r|tm)\)|cpu @.*|@.*", "", device_name(device).lower())
-    return re.sub(r"[^a-z0-9]+", "-", f"{device.type}-{name}").strip("-")
+    """The machine's identity, and the folder name its records go in: the model name and
+    what decides its kernels, 'cpu-amd-epyc-avx2', 'cuda-nvidia-h100-80gb-hbm3-sm90'."""
+    cuda = device.type == "cuda"
+    tag = capability_tag(device.type, torch.backends.cpu.get_cpu_capability(),
+                         ".".join(map(str, torch.cuda.get_device_capability(device))) if cuda else None)
+    return with_tag(name_slug(device.type, device_name(device)), tag)
+
+
+def identity_slug(env: dict) -> str:
+    """The identity of the machine a record's `env` describes, as device_slug names it today.
+    A record written when the slug was the model name alone gets the capability it recorded
+    (env.cpu_capability, or env.capability on a GPU); one that recorded none keeps its slug,
+    which then names no capability and matches no machine's slug of today."""
+    slug = env["device_slug"]
+    device_type = env.get("device_type") or slug.split("-", 1)[0]
+    return with_tag(slug, capability_tag(device_type, env.get("cpu_capability"), env.get("capability")))
+
+
+def identity_known(env: dict) -> bool:
+    """Whether a record's env says what decides its kernels (records from before it did do not)."""
+    device_type = env.get("device_type") or env["device_slug"].split("-", 1)[0]
+    return capability_tag(device_type, env.get("cpu_capability"), env.get("capability")) is not None
 
 
 def synchronize(device: torch.device) -> None:

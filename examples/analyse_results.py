@@ -2,7 +2,7 @@
 
     python examples/analyse_results.py [RUNS_FOLDER [REPORT_CSV]]
 
-Defaults: the published quick set, results/cpu-amd-epyc/runs, and its committed report.csv.
+Defaults: the published quick set, results/cpu-amd-epyc-avx2/runs, and its committed report.csv.
 The means over seeds come from the records (bench.load_runs, bench.summarize); the script
 stops with an AssertionError if they differ from the report's."""
 
@@ -36,6 +36,6 @@ def main(runs_folder: Path, report_csv: Path) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    runs_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "results/cpu-amd-epyc/runs"
-    report_csv = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "results/cpu-amd-epyc/report.csv"
+    runs_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "results/cpu-amd-epyc-avx2/runs"
+    report_csv = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "results/cpu-amd-epyc-avx2/report.csv"
     main(runs_folder, report_csv)

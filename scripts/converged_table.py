@@ -16,8 +16,8 @@ import pandas as pd
 from bench.report.summary import format_number
 
 ROOT = Path(__file__).resolve().parents[1]
-CONVERGED = ROOT / "results/cpu-intel-xeon-processor/converged/report.csv"
-QUICK = ROOT / "results/cpu-amd-epyc/report.csv"
+CONVERGED = ROOT / "results/cpu-intel-xeon-processor-avx512/converged/report.csv"
+QUICK = ROOT / "results/cpu-amd-epyc-avx2/report.csv"
 HEADER = ("| variant | seeds converged | epochs at stop | FID (MNIST), last ↓ | FID (MNIST), best point ↓ "
           "| quick preset (2 epochs, AMD EPYC, 3 seeds) |")
 # The quick set's BEGAN records trained the nets BEGAN had before its recipe was rebuilt.

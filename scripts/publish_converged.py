@@ -8,7 +8,7 @@ stopped (Ctrl-C, SIGTERM: each run checkpoints) and started again at any moment 
 losing a finished run. A round ends before the next begins, so no two workers ever train
 the same run.
 
-    python scripts/publish_converged.py --out results/cpu-amd-epyc/converged      # what make publish-converged runs
+    python scripts/publish_converged.py --out results/cpu-amd-epyc-avx2/converged      # what make publish-converged runs
     python scripts/publish_converged.py --variants dcgan,lsgan --seeds 1 --workers 1 --out /tmp/converged
 """
 

@@ -2,8 +2,8 @@
 best fid_mnist, and for BEGAN the share of log points where k_t is above 0 and M's first and
 last values. docs/variants.md and docs/published.md quote single seeds from this output.
 
-    python scripts/run_curves.py results/cpu-intel-xeon-processor/converged --variants began
-    python scripts/run_curves.py results/cpu-intel-xeon-processor/converged --format json
+    python scripts/run_curves.py results/cpu-intel-xeon-processor-avx512/converged --variants began
+    python scripts/run_curves.py results/cpu-intel-xeon-processor-avx512/converged --format json
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from bench.report import build_report
 from bench.report.loading import record_files
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT / "results/cpu-amd-epyc/runs"  # the published quick set: 11 variants x 3 seeds
+PUBLISHED = ROOT / "results/cpu-amd-epyc-avx2/runs"  # the published quick set: 11 variants x 3 seeds
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_load_runs_gives_one_row_per_record_with_flattened_sections(published_ru
 
 
 def test_load_runs_skips_a_malformed_file_with_the_reports_warning(tmp_path):
-    folder = tmp_path / "runs" / "cpu-amd-epyc"
+    folder = tmp_path / "runs" / "cpu-amd-epyc-avx2"
     folder.mkdir(parents=True)
     for path in sorted(PUBLISHED.glob("*/dcgan-*.json")):
         shutil.copy(path, folder)
@@ -65,8 +65,8 @@ def test_load_runs_of_a_missing_folder_is_a_bench_error(tmp_path):
         bench.load_runs(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("folder", [PUBLISHED, ROOT / "results/cpu-intel-xeon-processor/converged",
-                                    ROOT / "results/cpu-amd-epyc/stacked-mnist"])
+@pytest.mark.parametrize("folder", [PUBLISHED, ROOT / "results/cpu-intel-xeon-processor-avx512/converged",
+                                    ROOT / "results/cpu-amd-epyc-avx2/stacked-mnist"])
 def test_summarize_gives_the_reports_numbers(folder):
     report = build_report(folder).summary
     runs = bench.load_runs(folder)
@@ -100,7 +100,7 @@ def test_summarize_names_an_unknown_column(published_runs):
 
 def test_the_example_reproduces_the_published_fid_means(capsys):
     namespace = runpy.run_path(str(ROOT / "examples/analyse_results.py"))
-    both = namespace["main"](PUBLISHED, ROOT / "results/cpu-amd-epyc/report.csv")
+    both = namespace["main"](PUBLISHED, ROOT / "results/cpu-amd-epyc-avx2/report.csv")
     assert len(both) == 11
     assert "fid_mnist means of all 11 variants equal" in capsys.readouterr().out
 

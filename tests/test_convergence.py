@@ -344,7 +344,7 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     # The published fixed-budget study still hashes to the id its folder holds.
     from bench.study.plan import load_definition
 
-    published = Path(__file__).resolve().parent.parent / "results" / "cpu-amd-epyc" / "study-lucic-narrow"
+    published = Path(__file__).resolve().parent.parent / "results" / "cpu-amd-epyc-avx2" / "study-lucic-narrow"
     assert load_definition(published).convergence is None
 
 

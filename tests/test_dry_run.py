@@ -18,7 +18,7 @@ from bench.report.loading import load_records
 from bench.train.plan import RunPlan, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT / "results/cpu-amd-epyc/runs/cpu-amd-epyc"
+PUBLISHED = ROOT / "results/cpu-amd-epyc-avx2/runs/cpu-amd-epyc-avx2"
 SLUG = device_slug(torch.device("cpu"))
 runner = CliRunner()
 

@@ -447,7 +447,7 @@ def test_run_curves_prints_each_published_seed_as_its_record_has_it():
     spec = importlib.util.spec_from_file_location("run_curves", root / "scripts" / "run_curves.py")
     run_curves = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_curves)
-    converged = root / "results" / "cpu-intel-xeon-processor" / "converged"
+    converged = root / "results" / "cpu-intel-xeon-processor-avx512" / "converged"
     path = next((converged / "runs").rglob("began-s0-*.json"))
     record = json.loads(path.read_text())
     figures = run_curves.run_figures(record)

@@ -13,8 +13,8 @@ from bench.report import write_report
 from bench.report.display import PLOT_PLACES
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_REPORT = ROOT / "results" / "cpu-amd-epyc" / "study-lucic-narrow"
-CONVERGED_REPORT = ROOT / "results" / "cpu-intel-xeon-processor" / "converged"
+STUDY_REPORT = ROOT / "results" / "cpu-amd-epyc-avx2" / "study-lucic-narrow"
+CONVERGED_REPORT = ROOT / "results" / "cpu-intel-xeon-processor-avx512" / "converged"
 
 
 class PageParts(HTMLParser):

@@ -14,13 +14,20 @@ from bench.report.index import render_index
 from test_report import make_record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
-SLUG = "cpu-test-cpu"
+SLUG = "cpu-test-cpu-avx2"  # the identity a record of today names: the model and torch's CPU capability
+
+
+def record_here(*args, **kwargs) -> dict:
+    """A run record as today's gan-bench writes it on the test CPU, capability included."""
+    record = make_record(*args, slug=SLUG, **kwargs)
+    record["env"]["cpu_capability"] = "AVX2"
+    return record
 runner = CliRunner()
 
 
 def speed_record(ratios: dict[str, float], command="gan-bench speed --variants all --device cpu --out results/x"):
     return {"schema_version": 3, "kind": "speed", "command": command,
-            "env": {"device_slug": SLUG, "device_name": "Test CPU", "device_type": "cpu"},
+            "env": {"device_slug": SLUG, "device_name": "Test CPU", "device_type": "cpu", "cpu_capability": "AVX2"},
             "settings": {"variants": list(ratios), "batch_sizes": [64], "repeats": 5, "steps_per_repeat": 20,
                          "threads": 1},
             "summary": [{"variant": v, "batch_size": 64, "ratio_median": r} for v, r in ratios.items()],
@@ -39,12 +46,12 @@ def published(tmp_path):
     the local output of `make run` and of a default `gan-bench speed`, which are not published."""
     root = tmp_path / "results"
     for seed in range(3):
-        write_record(root / SLUG, make_record("dcgan", seed, fid=10.0 + 2 * seed, budget="2 epochs"))
-        write_record(root / SLUG, make_record("lsgan", seed, fid=20.0 + 3 * seed, budget="2 epochs"))
-    write_record(root / SLUG / "short", make_record("vanilla", 0, fid=80.0))  # 150 generator steps
+        write_record(root / SLUG, record_here("dcgan", seed, fid=10.0 + 2 * seed, budget="2 epochs"))
+        write_record(root / SLUG, record_here("lsgan", seed, fid=20.0 + 3 * seed, budget="2 epochs"))
+    write_record(root / SLUG / "short", record_here("vanilla", 0, fid=80.0))  # 150 generator steps
     (root / SLUG / "report.md").write_text("# a report\n")
     write_speed(root / SLUG / "speed" / SLUG, speed_record({"dcgan": 1.2, "lsgan": 1.5, "vanilla": 2.0}))
-    write_record(root, make_record("dcgan", 0, fid=99.0, budget="2 epochs"))  # results/runs/: local
+    write_record(root, record_here("dcgan", 0, fid=99.0, budget="2 epochs"))  # results/runs/: local
     write_speed(root / "speed" / SLUG, speed_record({"dcgan": 9.0}))  # results/speed/: local
     return root
 
@@ -53,11 +60,11 @@ def test_the_index_lists_each_published_set_with_its_command_and_headline(publis
     text = render_index(published)
     rows = [line for line in text.splitlines() if line.startswith("| [")]
     assert rows == [
-        f"| [results/{SLUG}]({SLUG}/report.md) | Test CPU | mnist | quick | 2 epochs | 2 × 3 "
+        f"| [results/{SLUG}]({SLUG}/report.md) | Test CPU (cpu-test-cpu-avx2) | mnist | quick | 2 epochs | 2 × 3 "
         "| fid_mnist mean: best dcgan 12.00, worst lsgan 23.00 |",
-        f"| [results/{SLUG}/short]({SLUG}/short) | Test CPU | mnist | quick | 150 generator steps | 1 × 1 "
+        f"| [results/{SLUG}/short]({SLUG}/short) | Test CPU (cpu-test-cpu-avx2) | mnist | quick | 150 generator steps | 1 × 1 "
         "| fid_mnist mean: best vanilla 80.00, worst vanilla 80.00 |",
-        f"| [results/{SLUG}/speed/{SLUG}]({SLUG}/speed/{SLUG}/speed.json) | Test CPU | mnist | - "
+        f"| [results/{SLUG}/speed/{SLUG}]({SLUG}/speed/{SLUG}/speed.json) | Test CPU (cpu-test-cpu-avx2) | mnist | - "
         "| 5 repeats of 20 generator updates, 1 thread | 3 variants "
         "| batch 64: median speed-up 1.50x over 3 variants (1.20x dcgan to 2.00x vanilla) |",
     ]
@@ -72,7 +79,8 @@ def test_the_index_lists_each_published_set_with_its_command_and_headline(publis
     assert "gan-bench run --variants vanilla --seeds 1 --preset quick --steps 150 --device cpu" in short
     speed = sections[f"results/{SLUG}/speed/{SLUG}"]
     assert "`make publish-speed DEVICE=cpu`" in speed
-    assert "gan-bench speed --variants dcgan,lsgan,vanilla --device cpu --out results/x" in speed  # its own command
+    # Its own command, writing where the set is now (the record says results/x, where it was made).
+    assert f"gan-bench speed --variants dcgan,lsgan,vanilla --device cpu --out results/{SLUG}" in speed
     assert "99.00" not in text and "9.00x" not in text  # results/runs and results/speed are local output
 
 
@@ -86,7 +94,7 @@ def test_check_passes_on_a_fresh_index_and_fails_in_one_line_on_a_stale_one(publ
     assert result.stdout.strip() == str(published / "README.md")
     assert runner.invoke(app, ["index", str(published), "--check"]).exit_code == 0
 
-    write_record(published / SLUG, make_record("dcgan", 3, fid=50.0, budget="2 epochs"))  # a new seed
+    write_record(published / SLUG, record_here("dcgan", 3, fid=50.0, budget="2 epochs"))  # a new seed
     result = runner.invoke(app, ["index", str(published), "--check"])
     assert result.exit_code == 1
     assert result.stderr.strip() == (f"error: {published / 'README.md'} is out of date: run "
@@ -97,8 +105,8 @@ def test_the_committed_results_readme_is_what_the_records_give():
     result = runner.invoke(app, ["index", str(REPO / "results"), "--check"])
     assert result.exit_code == 0, result.output
     text = (REPO / "results" / "README.md").read_text()
-    for folder in ("cpu-amd-epyc", "cpu-amd-epyc/stacked-mnist", "cpu-amd-epyc/study-lucic-narrow",
-                   "cpu-intel-xeon-processor/converged", "cpu-amd-epyc/speed/cpu-amd-epyc"):
+    for folder in ("cpu-amd-epyc-avx2", "cpu-amd-epyc-avx2/stacked-mnist", "cpu-amd-epyc-avx2/study-lucic-narrow",
+                   "cpu-intel-xeon-processor-avx512/converged", "cpu-amd-epyc-avx2/speed/cpu-amd-epyc-avx2"):
         assert f"\n### results/{folder}\n" in text, folder
 
 
@@ -139,7 +147,7 @@ def test_a_default_report_writes_only_where_git_ignores(tmp_path, monkeypatch):
     needs_git()
     monkeypatch.chdir(tmp_path)
     for seed in range(2):
-        write_record(Path("results"), make_record("dcgan", seed, fid=10.0 + seed))
+        write_record(Path("results"), record_here("dcgan", seed, fid=10.0 + seed))
     before = set(files_under(tmp_path))
     for args in (["report", "results"], ["report", "results/runs"], ["report", f"results/runs/{SLUG}"]):
         result = runner.invoke(app, args)
@@ -151,10 +159,10 @@ def test_a_default_report_writes_only_where_git_ignores(tmp_path, monkeypatch):
 
 def test_published_sets_are_not_ignored():
     needs_git()
-    published = ["results/README.md", "results/cpu-amd-epyc/report.md",
-                 "results/cpu-amd-epyc/speed/cpu-amd-epyc/speed.json",
-                 "results/cpu-amd-epyc/runs/cpu-amd-epyc/x.json",
-                 "results/cpu-amd-epyc/study-lucic-narrow/report.md"]
+    published = ["results/README.md", "results/cpu-amd-epyc-avx2/report.md",
+                 "results/cpu-amd-epyc-avx2/speed/cpu-amd-epyc-avx2/speed.json",
+                 "results/cpu-amd-epyc-avx2/runs/cpu-amd-epyc-avx2/x.json",
+                 "results/cpu-amd-epyc-avx2/study-lucic-narrow/report.md"]
     assert git_check_ignore(published) == set()
 
 
@@ -182,7 +190,7 @@ def test_the_converged_headline_is_its_reports_figures(page, links):
     rows = converged_table(REPO / page)
     assert rows == script.table_rows(links)
     # The script's cells are the report's own figures, not a second computation of them.
-    report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor/converged/report.csv", skiprows=1)
+    report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor-avx512/converged/report.csv", skiprows=1)
     table = {cells[0]: cells[1:5] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
     assert set(table) == set(report["variant"])
     for _, row in report.iterrows():

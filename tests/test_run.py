@@ -211,3 +211,27 @@ def test_run_trains_an_arch_and_loss_pairing(mnist_dir, tmp_path):
     assert record["variant"] == "mlp+ls" and record["config"]["arch"] == "mlp" and record["config"]["loss"] == "ls"
     result = run_cli("--arch", "mlp", "--out", str(tmp_path))
     assert result.exit_code == 2 and "--arch and --loss go together" in result.output
+
+
+def test_resume_refuses_a_checkpoint_written_on_another_capability(small_mnist_dir, tmp_path):
+    """Another CPU capability runs other kernels, so a run continued here would be neither
+    machine's record: the checkpoint names the machine that wrote it, and --resume refuses it."""
+    from bench.devices import device_slug
+
+    args = ["--variants", "vanilla", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1", "--device", "cpu",
+            "--out", str(tmp_path), "--data-dir", str(small_mnist_dir)]
+    assert run_cli(*args).exit_code == 0
+    for record in records_in(tmp_path):
+        record.unlink()  # an unfinished run: --resume would continue its checkpoint
+    (checkpoint,) = tmp_path.glob("checkpoints/*/*.pt")
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    here = device_slug(torch.device("cpu"))
+    assert payload["device_slug"] == here
+    elsewhere = here.rsplit("-", 1)[0] + "-avx512" if not here.endswith("-avx512") else here[:-len("avx512")] + "avx2"
+    torch.save({**payload, "device_slug": elsewhere}, checkpoint)
+    result = run_cli(*args, "--resume")
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and f"written on {elsewhere}, this machine is {here}" in line
+    assert records_in(tmp_path) == []
+    assert run_cli(*args, "--resume", "--force").exit_code == 0

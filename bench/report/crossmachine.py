@@ -13,16 +13,22 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.report import dig, load_records, seed_stats
+from bench.report.loading import recipe_hash
 
-# Runs pair up across machines by variant name, seed, preset and budget (the generator
-# steps it came to, or the training seconds).
-PAIR_KEYS = ("variant", "seed")
-CONFIG_KEYS = ("preset", "steps", "train_seconds")
+# Runs pair up across machines by recipe (the configuration's hash: variant, preset, budget,
+# hyperparameters and protocol, as loading.recipe_hash reads older records) and seed.
 
 
 def pair_key(record: dict) -> tuple:
-    config = record["config"]
-    return (*(record[k] for k in PAIR_KEYS), *(repr(config.get(k)) for k in CONFIG_KEYS))
+    return (recipe_hash(record), record["seed"])
+
+
+def machine_of(record: dict) -> str:
+    """'AMD EPYC (cpu-amd-epyc-avx2)': the model and the identity (env.device_slug, which the
+    loader derives from the capability a record names), so that two machines of one model
+    name but another CPU capability are two machines."""
+    env = record["env"]
+    return f"{env['device_name']} ({env['device_slug']})" if env.get("device_name") else env["device_slug"]
 
 
 def ok_by_key(results_dir: Path, warn=None) -> tuple[dict, str]:
@@ -31,7 +37,7 @@ def ok_by_key(results_dir: Path, warn=None) -> tuple[dict, str]:
         if warn:
             warn(line)
     ok = [r for r in records if r["status"] == "ok" and dig(r, "metrics", "fid_mnist") is not None]
-    machines = sorted({r["env"].get("device_name") or r["env"]["device_slug"] for r in ok})
+    machines = sorted({machine_of(r) for r in ok})
     if len(machines) != 1:
         raise BenchError(f"{results_dir} holds runs from {len(machines)} machines ({', '.join(machines) or 'none'}); "
                          "pass a folder with one machine's runs")
@@ -44,21 +50,30 @@ def seed_std(values: list[float]) -> float | None:
     return None if std != std else std
 
 
+def recipes_of(runs: dict) -> str:
+    named = sorted({(r["variant"], key[0]) for key, r in runs.items()})
+    return ", ".join(f"{variant} {digest[:8]}" for variant, digest in named) or "none"
+
+
 def compare_machines(dir_a: Path, dir_b: Path, warn=None) -> tuple[list[dict], str, str]:
-    """One row per variant with seed-matched runs on both machines; `warn` gets a line per
-    record skipped."""
+    """One row per recipe with seed-matched runs on both machines (the variant's name, and its
+    configuration hash where the variant has several); `warn` gets a line per record skipped."""
     runs_a, machine_a = ok_by_key(Path(dir_a), warn)
     runs_b, machine_b = ok_by_key(Path(dir_b), warn)
-    shared = sorted(set(runs_a) & set(runs_b))
+    shared = sorted(set(runs_a) & set(runs_b), key=lambda k: (runs_a[k]["variant"], k))
     if not shared:
-        raise BenchError("no seed-matched runs: the two folders share no (variant, seed, configuration)")
+        raise BenchError("no seed-matched runs: the two folders share no (configuration, seed); recipes of A: "
+                         f"{recipes_of(runs_a)}; of B: {recipes_of(runs_b)}")
+    recipes = list(dict.fromkeys(key[0] for key in shared))
+    names = [runs_a[next(k for k in shared if k[0] == digest)]["variant"] for digest in recipes]
     rows = []
-    for variant in sorted({key[0] for key in shared}):
-        keys = [key for key in shared if key[0] == variant]
+    for digest, variant in zip(recipes, names):
+        keys = [key for key in shared if key[0] == digest]
         fid_a = [runs_a[k]["metrics"]["fid_mnist"] for k in keys]
         fid_b = [runs_b[k]["metrics"]["fid_mnist"] for k in keys]
         rows.append({
-            "variant": variant, "seeds": " ".join(str(k[1]) for k in keys),
+            "variant": variant if names.count(variant) == 1 else f"{variant} (config {digest[:8]})",
+            "config_hash": digest, "seeds": " ".join(str(k[1]) for k in keys),
             "fid_mnist_a": statistics.fmean(fid_a), "fid_mnist_b": statistics.fmean(fid_b),
             "same_seed_abs_diff": statistics.fmean(abs(a - b) for a, b in zip(fid_a, fid_b)),
             "seed_std_a": seed_std(fid_a), "seed_std_b": seed_std(fid_b),

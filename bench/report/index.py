@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.devices import identity_known, identity_slug
 from bench.errors import BenchError
-from bench.report.loading import dig, is_number, load_records
+from bench.report.loading import dig, is_number, is_str, load_records
 from bench.report.recipes import RECIPES, all_note, make_line, speed_command
 from bench.report.sets import RecordSet, budget_of, split_sets
 from bench.report.study import build_study
-from bench.report.summary import fid_key_of, summarise
+from bench.report.summary import fid_key_of, group_by_variant, summarise
 from bench.report.writers import markdown_table
 
 INDEX_NAME = "README.md"
@@ -51,14 +52,15 @@ class Published:
 
 
 def size_cell(records: list[dict]) -> str:
-    """'11 × 3' when every variant has the same seeds, else the variants and runs."""
-    seeds: dict[str, set] = {}
-    for r in records:
-        seeds.setdefault(r["variant"], set()).add(r["seed"])
+    """'11 × 3' when every row (a variant's recipe: the report's rows) has the same number of
+    seeds, else the rows and runs; a variant with two recipes is two rows, not one with their seeds."""
+    seeds = {row: {r["seed"] for r in runs} for row, runs in group_by_variant(records).items()}
     counts = {len(s) for s in seeds.values()}
-    if len(counts) == 1:
+    names = {r["variant"] for r in records}
+    rows = f"{len(seeds)} variants" if len(seeds) == len(names) else f"{len(names)} variants in {len(seeds)} recipes"
+    if len(counts) == 1 and len(seeds) == len(names):
         return f"{len(seeds)} × {counts.pop()}"
-    return f"{len(seeds)} variants, {len(records)} runs"
+    return f"{rows}, {len(records)} runs"
 
 
 def budget_cell(record: dict) -> str:
@@ -78,6 +80,18 @@ def fid_headline(records: list[dict]) -> str:
     text = f"{fid_key} mean: best {best} {means[best]:.2f}, worst {worst} {means[worst]:.2f}"
     not_ok = sum(r["status"] != "ok" for r in records)
     return text + (f"; {not_ok} run{'s' if not_ok > 1 else ''} not ok" if not_ok else "")
+
+
+def device_cell(name: str | None, slug: str) -> str:
+    """'AMD EPYC (cpu-amd-epyc-avx2)': two machines of one model name may differ in capability."""
+    return f"{name} ({slug})" if name else slug
+
+
+def unknown_identity_note(target: str, slug: str) -> str:
+    """For a set whose records name no capability (written before gan-bench recorded it)."""
+    return (f"Its records name the device model but not its capability (torch's CPU capability or the GPU's "
+            f"compute capability), so its folder is the model's alone: `make {target}` on a {slug} machine "
+            f"today writes results/{slug}-<capability>/, a set of its own.")
 
 
 # ------------------------------------------------------------------------ finding the sets
@@ -112,7 +126,8 @@ def describe_run_set(s: RecordSet, root: Path, folder: Path, shown: str, study: 
     recipe = next(r for r in RECIPES if r.applies(s))
     first = s.records[0]
     slug = s.device
-    made_here = (not several and relative == "/".join(p for p in (slug, recipe.below) if p)
+    known = identity_known(first["env"])
+    made_here = (not several and known and relative == "/".join(p for p in (slug, recipe.below) if p)
                  and recipe.fits(s, study))
     built = build_study(s.records) if s.study else None
     if built is not None:
@@ -127,10 +142,11 @@ def describe_run_set(s: RecordSet, root: Path, folder: Path, shown: str, study: 
         size, headline = size_cell(s.records), fid_headline(s.records)
     report = folder / "report.md"
     note = all_note(recipe.target, [r["variant"] for r in s.records]) if made_here and recipe.trains_all else ""
+    note = note if known else unknown_identity_note(recipe.target, slug)
     return Published(
         folder=where + (f" ({s.name})" if several else ""),
         link=(report if report.is_file() else folder).relative_to(root).as_posix(),
-        device=f"{first['env'].get('device_name') or slug}", dataset=s.key["dataset"], preset=s.key["preset"],
+        device=device_cell(first["env"].get("device_name"), slug), dataset=s.key["dataset"], preset=s.key["preset"],
         budget=budget_cell(first), size=size, headline=headline,
         make=make_line(recipe.target, recipe.variables(s, study), first["env"].get("device_name") or slug, slug)
         if made_here else None,
@@ -153,7 +169,8 @@ def speed_sets(root: Path, shown: str) -> list[Published]:
 
 def describe_speed_set(record: dict, root: Path, folder: Path, shown: str) -> Published:
     relative = folder.relative_to(root).as_posix()
-    slug = dig(record, "env", "device_slug") or folder.name
+    env = record.get("env") if isinstance(record.get("env"), dict) else {}
+    slug = identity_slug(env) if is_str(env.get("device_slug")) else folder.name
     device = dig(record, "env", "device_name") or slug
     settings = record.get("settings") or {}
     summary = [row for row in record.get("summary") or [] if is_number(row.get("ratio_median"))]
@@ -166,19 +183,20 @@ def describe_speed_set(record: dict, root: Path, folder: Path, shown: str) -> Pu
         median = statistics.median(row["ratio_median"] for row in rows)
         parts.append(f"batch {size}: median speed-up {median:.2f}x over {len(rows)} variants "
                      f"({low['ratio_median']:.2f}x {low['variant']} to {high['ratio_median']:.2f}x {high['variant']})")
-    made_here = relative == f"{slug}/speed/{slug}"
+    known = bool(env) and is_str(env.get("device_slug")) and identity_known(env)
+    made_here = known and relative == f"{slug}/speed/{slug}"
     threads = settings.get("threads")
     return Published(
         folder=f"{shown}/{relative}", link=(f"{relative}/speed.csv" if (folder / "speed.csv").is_file()
                                            else f"{relative}/speed.json"),
-        device=device, dataset="mnist", preset=NOT_APPLICABLE,
+        device=device_cell(device, slug), dataset="mnist", preset=NOT_APPLICABLE,
         budget=(f"{settings.get('repeats')} repeats of {settings.get('steps_per_repeat')} generator updates"
                 + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")),
         size=f"{len(names)} variants", headline="; ".join(parts) or "no ratio recorded",
         make=make_line("publish-speed", {"DEVICE": dig(record, "env", "device_type") or "cpu"}, device, slug)
         if made_here else None,
-        commands=speed_command(record),
-        note=all_note("publish-speed", names) if made_here else "")
+        commands=speed_command(record, f"{shown}/{folder.parent.parent.relative_to(root).as_posix()}"),
+        note=all_note("publish-speed", names) if made_here else "" if known else unknown_identity_note("publish-speed", slug))
 
 
 def find_published(root: Path) -> list[Published]:
@@ -212,7 +230,9 @@ def render_index(root: Path) -> str:
         "budget": p.budget, "variants × seeds": p.size, "headline": p.headline} for p in published])
     lines += [markdown_table(table), "", "## Regenerate", "",
               "Commands run from the repository root; a set's runs are only comparable with runs on its "
-              "own device model, so its target runs on such a machine (the device slug names the folder).", ""]
+              "own kind of machine, the device model and what decides its kernels (torch's CPU capability, "
+              "or the GPU's compute capability), so its target runs on such a machine (the device slug "
+              "names both, and the folder).", ""]
     for p in published:
         lines += [f"### {p.folder}", ""]
         lines += [f"Makefile: {p.make}.", ""] if p.make else ["No Makefile target writes this folder.", ""]

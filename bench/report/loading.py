@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.devices import identity_slug
 from bench.errors import BenchError
-from bench.records import READABLE_SCHEMAS, STUDY_PHASES
+from bench.records import READABLE_SCHEMAS, SEARCH, STUDY_PHASES, config_hash
 from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, metric_keys
 
 SOURCE_KEY = "_source"  # added by load_records: the JSON file a record came from
@@ -169,14 +170,82 @@ def load_records(results_dir) -> tuple[list[dict], list[str]]:
     return one_per_experiment(records, warnings)
 
 
-def experiment_key(record: dict) -> tuple:
-    """What makes two records one experiment: the same configuration and seed on one device
-    (and, in a study, the same configuration index and phase: two sampled configurations
-    may happen to share every value)."""
-    from bench.records import config_hash
+# Configuration keys added after the first records were written, with the value every run
+# before them had: a record without one ran that value, so it is the same recipe as a newer
+# record that writes it out (and gets the same recipe hash). `budget` is its preset's label.
+CONFIG_DEFAULTS = ((("source",), "builtin"), (("train_seconds",), None), (("hparams", "optimizer"), "adam"))
 
-    return (record.get("config_hash") or config_hash(record["config"]), record["seed"], record["env"]["device_slug"],
+
+def recipe_config(record: dict) -> dict:
+    """The record's configuration with the keys older gan-bench versions did not write filled
+    in as those versions ran them."""
+    from bench.presets import PRESETS, budget_label
+
+    config = {**record["config"]}
+    for keys, default in CONFIG_DEFAULTS:
+        parent = config
+        if len(keys) == 2:  # a key inside a section: copied before it is filled
+            if not isinstance(config.get(keys[0]), dict):
+                continue
+            parent = config[keys[0]] = dict(config[keys[0]])
+        parent.setdefault(keys[-1], default)
+    preset = PRESETS.get(config.get("preset"))
+    if "budget" not in config and preset is not None and not config.get("train_seconds"):
+        config["budget"] = dig(record, "budget", "label") or budget_label(preset)
+    return config
+
+
+def recipe_hash(record: dict) -> str:
+    """What makes two records one recipe: the hash of the configuration as today's gan-bench
+    writes it. A record that lacks none of CONFIG_DEFAULTS' keys has its own config_hash."""
+    config = recipe_config(record)
+    if config == record["config"] and is_str(record.get("config_hash")):
+        return record["config_hash"]
+    return config_hash(config)
+
+
+def experiment_key(record: dict) -> tuple:
+    """What makes two records one experiment: the same recipe and seed on one machine (its
+    identity: model and capability), and, in a study, the same configuration index and phase
+    (two sampled configurations may happen to share every value)."""
+    return (recipe_hash(record), record["seed"], record["env"]["device_slug"],
             dig(record, "study", "id"), dig(record, "study", "phase"), dig(record, "study", "config_index"))
+
+
+def flat(value, where: str = "") -> dict:
+    """{'hparams.lr_g': 0.0002, ...}: a configuration's leaves by dotted path."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in flat(item, f"{where}{key}.").items()}
+    return {where.rstrip("."): value}
+
+
+MAX_SHOWN = 3  # differing keys a row label names; the hash tells the rest apart
+
+
+def recipe_labels(records: list[dict], name_of) -> dict[str, str]:
+    """run_id -> the table row its record belongs to: `name_of(record)` (the variant), and,
+    where that name has several recipes among `records`, the recipe's hash and the keys its
+    configuration differs in: 'dcgan (config 3f2a91c0: hparams.lr_g=0.001)'. A row is one
+    recipe: runs of different configurations are never averaged as seeds of one. A study's
+    search runs keep the variant's name (their configurations are the study's own rows)."""
+    by_name: dict[str, dict[str, dict]] = {}
+    for record in records:
+        if dig(record, "study", "phase") != SEARCH:
+            by_name.setdefault(name_of(record), {}).setdefault(recipe_hash(record), flat(recipe_config(record)))
+    labels = {}
+    for record in records:
+        name = name_of(record)
+        recipes = by_name.get(name, {})
+        if dig(record, "study", "phase") == SEARCH or len(recipes) < 2:
+            labels[record["run_id"]] = name
+            continue
+        own = recipes[recipe_hash(record)]
+        keys = sorted({k for config in recipes.values() for k in config
+                       if any(other.get(k, "absent") != own.get(k, "absent") for other in recipes.values())})
+        shown = ", ".join(f"{k}={json.dumps(own.get(k, 'absent'))}" for k in keys[:MAX_SHOWN])
+        more = f" and {len(keys) - MAX_SHOWN} more" if len(keys) > MAX_SHOWN else ""
+        labels[record["run_id"]] = f"{name} (config {recipe_hash(record)[:8]}{': ' + shown if shown else ''}{more})"
+    return labels
 
 
 def newest_first(record: dict) -> tuple:
@@ -202,9 +271,14 @@ def one_per_experiment(records: list[dict], warnings: list[str]) -> tuple[list[d
 
 
 def upgrade(record: dict) -> dict:
-    """An older record as this report reads it. Schema 1's peak_mem_bytes was read after a
-    window that held the fid_mnist curve's evaluations, so it is no training figure: left
-    out rather than shown as one."""
+    """An older record as this report reads it. Its env.device_slug becomes the machine's
+    identity (devices.identity_slug: the model name and the capability it recorded), so that
+    every table, set, filter and deduplication tells an AVX2 machine from an AVX-512 one of
+    the same name. Schema 1's peak_mem_bytes was read after a window that held the fid_mnist
+    curve's evaluations, so it is no training figure: left out rather than shown as one."""
+    identity = identity_slug(record["env"])
+    if identity != record["env"]["device_slug"]:
+        record = {**record, "env": {**record["env"], "device_slug": identity}}
     if record["schema_version"] == 1 and isinstance(record.get("systems"), dict):
         systems = {k: v for k, v in record["systems"].items() if k != "peak_mem_bytes"}
         return {**record, "systems": systems}

@@ -172,9 +172,10 @@ def make_line(target: str, variables: dict[str, str], device: str, slug: str) ->
     return f"`make {target} {assigned}`, run on {device} (device slug {slug})"
 
 
-def speed_command(record: dict) -> list[str]:
+def speed_command(record: dict, out: str | None = None) -> list[str]:
     """The command a speed set records, with the variants it measured where it said `all`
-    (which names more variants today than when it ran)."""
+    (which names more variants today than when it ran), and writing to `out`, the folder that
+    holds the set's speed/ now (a published folder renamed since keeps the old name in its record)."""
     command = record.get("command")
     if not isinstance(command, str):
         return []
@@ -183,4 +184,6 @@ def speed_command(record: dict) -> list[str]:
     if "--variants" in args and isinstance(measured, list) and measured:
         at = args.index("--variants") + 1
         args[at] = variants_spec(measured) if args[at] == "all" else args[at]
+    if out is not None and "--out" in args[:-1]:
+        args[args.index("--out") + 1] = out
     return [shlex.join(args)]

@@ -14,7 +14,7 @@ from scipy import stats
 from bench.data.datasets import get_dataset
 from bench.errors import BenchError
 from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure, best_figure
-from bench.report.loading import dig, is_number
+from bench.report.loading import dig, is_number, recipe_labels
 
 CI_LEVEL = 0.95
 
@@ -115,9 +115,11 @@ def variant_label(record: dict) -> str:
 
 
 def group_by_variant(records: list[dict]) -> dict[str, list[dict]]:
+    """One group per table row: a variant's recipe (loading.recipe_labels)."""
     groups: dict[str, list[dict]] = {}
-    for record in sorted(records, key=lambda r: (variant_label(r), r["seed"], r["run_id"])):
-        groups.setdefault(variant_label(record), []).append(record)
+    labels = recipe_labels(records, variant_label)
+    for record in sorted(records, key=lambda r: (labels[r["run_id"]], r["seed"], r["run_id"])):
+        groups.setdefault(labels[record["run_id"]], []).append(record)
     return groups
 
 
