@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.options import base_type, declared, type_problem
 from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, best_figure
 from bench.report.loading import SOURCE_KEY, load_records
-from bench.report.summary import dataset_of, seed_stats
+from bench.report.summary import dataset_of, figure_range, seed_stats
 from bench.train.settings import RunSettings
 
 # The record's sections that become columns, flattened (`metrics.fid_mnist`); the curve and
@@ -100,7 +100,7 @@ def summarize(df: pd.DataFrame, by="variant", figures=None) -> pd.DataFrame:
         group_ok = group[group["status"] == "ok"]
         for column in columns:
             figure = FIGURES.get(column)
-            bounds = (figure.lo, figure.hi) if figure else ()
+            bounds = figure_range(figure, group_ok.to_dict("records"), lambda row, key: row.get(key)) if figure else ()
             # tolist(): Python numbers, which seed_stats counts (a numpy integer is no `int` to it).
             for stat, value in seed_stats(group_ok[column].tolist(), *bounds).items():
                 row[f"{summary_name(column)}_{stat}"] = value

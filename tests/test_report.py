@@ -125,13 +125,17 @@ def test_a_variant_without_ok_runs_still_gets_a_row():
     assert row["n_failed"] == 1 and row["n_ok"] == 0 and math.isnan(row["fid_mnist_mean"])
 
 
-def test_pairwise_mann_whitney_needs_two_seeds_a_side(results):
+def test_pairwise_tests_need_two_seeds_a_side_and_can_reject_at_three(results):
     pairs = report.pairwise_fid(report.load_records(results)[0])
     assert list(zip(pairs["variant_a"], pairs["variant_b"])) == [("dcgan", "lsgan")]  # vanilla has one seed
     pair = pairs.iloc[0]
-    assert (pair["n_a"], pair["n_b"], pair["u_statistic"]) == (3, 3, 0.0)
-    # Every dcgan FID below every lsgan FID: exact two-sided p = 2 / C(6, 3) = 0.1, the smallest possible.
-    assert pair["p_value"] == pytest.approx(0.1) and pair["min_attainable_p"] == pytest.approx(0.1)
+    assert (pair["n_a"], pair["n_b"], pair["test"]) == (3, 3, "Welch's t")
+    # 10 12 14 against 20 22 27: t = -11 / sqrt(4/3 + 13/3) = -4.62 on 3.12 Welch degrees of freedom,
+    # p = 0.0174, below the 0.1 a rank test's 3 seeds a side can never go under.
+    assert pair["statistic"] == pytest.approx(-11 / math.sqrt(17 / 3))
+    assert pair["p_value"] == pytest.approx(0.0174, abs=1e-4) and pair["min_attainable_p"] == 0.0
+    assert pair["p_holm"] == pair["p_value"] and pair["significant"]  # one pair: nothing to correct for
+    assert pair["p_a_better"] == 1.0  # every dcgan seed ends with a lower FID than every lsgan seed
 
 
 # --- output formats ----------------------------------------------------------------------------
@@ -392,7 +396,8 @@ def test_cli_writes_the_report_and_warns_about_skipped_files(results):
     result = runner.invoke(app, ["report", str(results), "--format", "md,csv"])
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == [str(results / "reports" / SLUG / n) for n in
-                                     ("report.md", "report.csv", "convergence.png", "samples.png", "systems.png")]
+                                     ("report.md", "report.csv", "report_pairs.csv", "convergence.png", "samples.png",
+                                      "systems.png")]
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped") and "junk.json" in warnings[0]
     assert "--format md,csv" in (results / "reports" / SLUG / "report.md").read_text()

@@ -217,7 +217,7 @@ def test_an_ordinary_results_folder_gets_exactly_the_ordinary_files(study, tmp_p
         for seed, fid in enumerate(fids):
             write_record(root, make_record(variant, seed, fid=fid))
     paths = report.write_report(root, out_dir=out)
-    assert [p.name for p in paths] == ["report.md", "report.csv", "report.tex", "report.html",
+    assert [p.name for p in paths] == ["report.md", "report.csv", "report.tex", "report.html", "report_pairs.csv",
                                        "convergence.png", "samples.png", "systems.png"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
     md = (out / "report.md").read_text()

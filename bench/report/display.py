@@ -8,21 +8,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 
-from bench.report.figures import BUDGET, CLIPPED_NOTE, CONVERGENCE, STATUSES, SYSTEMS, Figure
+from bench.report.figures import BUDGET, CLIPPED_MARK, CLIPPED_NOTE, CONVERGENCE, STATUSES, SYSTEMS, Figure
 from bench.report.loading import dig, is_number
 from bench.report.study import Study
-from bench.report.summary import best_figures, dataset_of, fid_key_of, format_number, present_figures
+from bench.report.summary import (
+    ALPHA, best_figures, claims_note, dataset_of, fid_key_of, format_number, present_figures,
+)
 
 
 def format_figure(row, figure: Figure, prefix: str = "") -> str:
-    """'mean ± std [ci_lo, ci_hi]'; just the mean with one seed; empty with none."""
+    """'mean ± std [ci_lo, ci_hi]', a bound cut at the figure's range marked (`20.0*`); just the
+    mean with one seed; empty with none."""
     k, fmt, scale = prefix + figure.key, figure.fmt, figure.scale
     mean = format_number(row[f"{k}_mean"], fmt, scale)
     if not mean or row[f"{k}_n"] < 2:
         return mean
     std = format_number(row[f"{k}_std"], fmt, scale)
-    lo, hi = format_number(row[f"{k}_ci_lo"], fmt, scale), format_number(row[f"{k}_ci_hi"], fmt, scale)
+    lo, hi = (format_number(row[f"{k}_ci_{end}"], fmt, scale) + (CLIPPED_MARK if was_clipped(row, f"{k}_ci_{end}") else "")
+              for end in ("lo", "hi"))
     return f"{mean} ± {std} [{lo}, {hi}]"
+
+
+def was_clipped(row, bound: str) -> bool:
+    """Whether seed_stats cut this interval bound at the figure's range (a summary from before
+    the flag has none)."""
+    flag = row.get(f"{bound}_clipped", False)
+    return bool(pd.notna(flag) and flag)
 
 
 def runs_cell(row) -> str:
@@ -78,12 +89,22 @@ def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "A": pairs["variant_a"], "B": pairs["variant_b"],
         "n (A/B)": [f"{a}/{b}" for a, b in zip(pairs["n_a"], pairs["n_b"])],
-        "median FID A": [format_number(v, "{:.2f}") for v in pairs["median_fid_a"]],
-        "median FID B": [format_number(v, "{:.2f}") for v in pairs["median_fid_b"]],
-        "U": [format_number(v, "{:g}") for v in pairs["u_statistic"]],
-        "p (two-sided)": [format_number(v, "{:.3g}") for v in pairs["p_value"]],
-        "smallest possible p": [format_number(v, "{:.3g}") for v in pairs["min_attainable_p"]],
-    })
+        "mean FID A": [format_number(v, "{:.2f}") for v in pairs["mean_fid_a"]],
+        "mean FID B": [format_number(v, "{:.2f}") for v in pairs["mean_fid_b"]],
+        "P(A better)": [format_number(v, "{:.2f}") for v in pairs["p_a_better"]],
+        "test": pairs["test"],
+        "p": [format_number(v, "{:.3g}") for v in pairs["p_value"]],
+        "p (Holm)": [format_number(v, "{:.3g}") for v in pairs["p_holm"]],
+        "smallest possible p": ["no floor" if v == 0 else format_number(v, "{:.3g}") for v in pairs["min_attainable_p"]],
+        f"differ (Holm p < {ALPHA:g})": ["yes" if s else "no" for s in pairs["significant"]],
+    }).astype(str)
+
+
+PAIRS_NOTE = ("Two-sided tests of the final FID over training seeds (n per side shown): Welch's t-test, or from "
+              "6 seeds a side the exact Mann-Whitney U (with ties, its exact permutation test) where its smallest "
+              "possible p survives the correction. p (Holm): adjusted for all the pairs of this table (Holm-Bonferroni). "
+              "P(A better): the chance that a seed of A ends with a lower FID than a seed of B, ties counting half "
+              "(the Mann-Whitney effect size; 0.5: no tendency).")
 
 
 def problems_table(problems: pd.DataFrame) -> pd.DataFrame:
@@ -205,15 +226,15 @@ class Report:
         if self.summary.get("stop_epochs_n", pd.Series(dtype=float)).fillna(0).any():
             tables.append(("Convergence", "Runs under --until-converged: how many stopped because the curve "
                                           "stopped improving (the others reached the cap), and where they stopped. "
-                                          "Mean ± standard deviation [95% t-interval] over ok runs.",
+                                          f"Mean ± standard deviation [95% t-interval] over ok runs. {CLIPPED_NOTE}",
                            convergence_table(self.summary)))
         tables.append(("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
-                                  "seeds that reached the threshold (how many in brackets).", systems_table(self.summary)))
-        if len(self.pairs):
+                                  f"seeds that reached the threshold (how many in brackets). {CLIPPED_NOTE}",
+                       systems_table(self.summary)))
+        claims = claims_note(self.compared, self.pairs)
+        if len(self.pairs) or claims:
             tables.append((f"Pairwise comparison of final {fid_key_of(self.compared)}",
-                           "Two-sided Mann-Whitney U over training seeds (n per side shown), not corrected for "
-                           "multiple comparisons. With few seeds the test cannot reach small p at all: the "
-                           "smallest attainable p is shown.", pairs_table(self.pairs)))
+                           f"{claims} {PAIRS_NOTE}" if claims else PAIRS_NOTE, pairs_table(self.pairs)))
         if len(self.problems):
             tables.append(("Diverged and failed runs", "Counted in the run totals above, left out of the statistics.",
                            problems_table(self.problems)))

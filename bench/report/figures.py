@@ -19,15 +19,18 @@ class Figure:
     # The values the figure can take: an interval over seeds is clipped to them.
     lo: float = 0.0
     hi: float = math.inf
+    # Dotted record keys whose product is the most one run can reach (its budget's cap), where
+    # the run records them: an interval over seeds is clipped to the largest of its runs' caps.
+    cap: tuple[str, ...] = ()
 
 
 # A table of MNIST runs shows the MNIST figures, one of Stacked MNIST runs the Stacked MNIST
 # figures (the report never mixes datasets), and either shows fid_inception where a run has it.
 QUALITY = (
     Figure("fid_mnist", "FID (MNIST) ↓", "{:.2f}", dataset="mnist"),
-    # KID is a squared distance (its unbiased estimate can dip below 0 on one sample set, the
-    # population value cannot).
-    Figure("kid_mnist", "KID (MNIST) ↓", "{:.4f}", dataset="mnist"),
+    # KID is a squared distance, but the figure is its unbiased estimate, which dips below 0 when
+    # the two sample sets are close: its mean and interval are shown as they are, never cut at 0.
+    Figure("kid_mnist", "KID (MNIST) ↓", "{:.4f}", dataset="mnist", lo=-math.inf),
     Figure("precision_mnist", "precision ↑", dataset="mnist", hi=1.0),
     Figure("recall_mnist", "recall ↑", dataset="mnist", hi=1.0),
     # IS on 10 classes lies in [1, 10]; the mean max-probability over 10 classes in [0.1, 1].
@@ -50,21 +53,28 @@ SYSTEMS = (
 )
 # What each run's budget came to in every unit: under an epoch budget n_critic 5 means a
 # fifth of the G updates, which a table must show next to the figures.
+# The planned G updates cap a run's (a time budget plans none); each G update takes n_critic D updates.
+G_STEPS_CAP = ("budget.g_steps_planned",)
+D_STEPS_CAP = ("budget.g_steps_planned", "config.hparams.n_critic")
 BUDGET = (
-    Figure("g_steps", "G updates", "{:.0f}"),
-    Figure("d_steps", "D updates", "{:.0f}"),
+    Figure("g_steps", "G updates", "{:.0f}", cap=G_STEPS_CAP),
+    Figure("d_steps", "D updates", "{:.0f}", cap=D_STEPS_CAP),
 )
 
 
 # Under --until-converged: where each run stopped (the record's `convergence` section).
+# A time budget ends at the first step boundary after it, so training seconds have no cap.
 CONVERGENCE = (
-    Figure("epochs", "epochs at stop", "{:.1f}"),
-    Figure("g_steps", "G updates at stop", "{:.0f}"),
-    Figure("d_steps", "D updates at stop", "{:.0f}"),
+    Figure("epochs", "epochs at stop", "{:.1f}", cap=("convergence.rule.max_epochs",)),
+    Figure("g_steps", "G updates at stop", "{:.0f}", cap=G_STEPS_CAP),
+    Figure("d_steps", "D updates at stop", "{:.0f}", cap=D_STEPS_CAP),
     Figure("train_s", "training s at stop", "{:.0f}"),
 )
-CLIPPED_NOTE = ("Intervals are clipped to what each figure can take (precision ≤ 1, modes ≤ 10, KID ≥ 0, ...): "
-                "a t-interval over few seeds can leave that range.")
+CLIPPED_MARK = "*"
+CLIPPED_NOTE = ("Intervals are clipped to what each figure can take (FID ≥ 0, precision ≤ 1, modes ≤ 10, a "
+                f"budget's cap on updates and epochs, ...); a bound marked {CLIPPED_MARK} was cut there (a t-interval "
+                "over few seeds easily leaves that range). KID is its unbiased estimate, which can be below 0: shown "
+                "as it is.")
 
 
 def best_figure(figure: Figure) -> Figure:

@@ -1,11 +1,12 @@
 """What may be compared with what, and the statistics over training seeds: one row per
-variant, the pairwise tests, and the runs that did not end ok."""
+variant, the pairwise tests and their correction, and the runs that did not end ok."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from itertools import combinations
+from numbers import Real
 from pathlib import Path
 
 import pandas as pd
@@ -85,14 +86,17 @@ def consistency_warnings(records: list[dict]) -> list[str]:
 def seed_stats(values: list[float], lo: float = -math.inf, hi: float = math.inf) -> dict:
     """Mean, standard deviation and 95% t-interval over training seeds, the interval clipped
     to [lo, hi], the values the figure can take (3 seeds give t = 4.30: such an interval
-    easily leaves a bounded figure's range).
+    easily leaves a bounded figure's range); `ci_lo_clipped`/`ci_hi_clipped` say which bound
+    was cut. A value seen outside [lo, hi] widens the range to it: the data outrank the
+    declaration, and an interval never excludes its own mean.
 
     Non-finite values are left out (n says how many counted). With one seed there is no
     spread to estimate: std and interval are NaN (empty in the tables), never 0.
     """
     values = [float(v) for v in values if is_number(v) and math.isfinite(v)]
     n = len(values)
-    out = {"n": n, "mean": math.nan, "std": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    out = {"n": n, "mean": math.nan, "std": math.nan, "ci_lo": math.nan, "ci_hi": math.nan,
+           "ci_lo_clipped": False, "ci_hi_clipped": False}
     if n == 0:
         return out
     # statistics' exact summation: three equal values give std 0.0, not 1e-16.
@@ -100,8 +104,32 @@ def seed_stats(values: list[float], lo: float = -math.inf, hi: float = math.inf)
     if n >= 2:
         out["std"] = statistics.stdev(values)
         half = stats.t.ppf((1 + CI_LEVEL) / 2, df=n - 1) * out["std"] / math.sqrt(n)
-        out["ci_lo"], out["ci_hi"] = max(lo, out["mean"] - half), min(hi, out["mean"] + half)
+        lo, hi = min(lo, *values), max(hi, *values)
+        raw_lo, raw_hi = out["mean"] - half, out["mean"] + half
+        out["ci_lo"], out["ci_hi"] = max(lo, raw_lo), min(hi, raw_hi)
+        out["ci_lo_clipped"], out["ci_hi_clipped"] = raw_lo < lo, raw_hi > hi
     return out
+
+
+def record_value(record: dict, key: str):
+    """A dotted key ("budget.g_steps_planned") of a record."""
+    return dig(record, *key.split("."))
+
+
+def figure_range(figure: Figure, runs: list, value_at=record_value) -> tuple[float, float]:
+    """(lo, hi): the values `figure` can take over `runs`, its declared range cut at the largest
+    cap the runs record (a budget's G updates, epochs). A run that records no cap leaves the
+    declared top. `value_at(run, key)` reads a dotted key: records here, a DataFrame row's
+    flattened columns in bench.api."""
+    if not figure.cap or not runs:
+        return figure.lo, figure.hi
+    caps = []
+    for run in runs:
+        factors = [value_at(run, key) for key in figure.cap]
+        if not all(isinstance(f, Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in factors):
+            return figure.lo, figure.hi
+        caps.append(math.prod(float(f) for f in factors))
+    return figure.lo, min(figure.hi, max(caps))
 
 
 def variant_label(record: dict) -> str:
@@ -153,7 +181,7 @@ def summarise(records: list[dict]) -> pd.DataFrame:
                                          ("convergence", CONVERGENCE, "stop_")):
             for figure in figures:
                 values = [dig(r, section, figure.key) for r in ok]
-                for stat, value in seed_stats(values, figure.lo, figure.hi).items():
+                for stat, value in seed_stats(values, *figure_range(figure, ok)).items():
                     row[f"{prefix}{figure.key}_{stat}"] = value
         row["converged"] = sum(dig(r, "convergence", "status") == "converged" for r in ok)
         row["best_epochs_mean"] = seed_stats([epochs_at_best(r) for r in ok])["mean"]
@@ -182,29 +210,110 @@ def time_to_fid_columns(ok: list[dict]) -> dict:
             "time_to_fid_s_mean": timing["mean"], "time_to_fid_s_std": timing["std"]}
 
 
-def pairwise_fid(records: list[dict]) -> pd.DataFrame:
-    """Two-sided Mann-Whitney U on the final FID (the dataset's: fid_mnist, fid_stacked) for
-    each pair of variants with >= 2 ok seeds each.
+# A difference is claimed where Holm's adjusted p is below ALPHA. From RANK_TEST_SEEDS seeds a
+# side, and only where its smallest possible p survives the correction over the table's pairs,
+# the exact rank test replaces Welch's t-test: it assumes no normal spread, but it cannot go
+# below 2 / C(n_a + n_b, n_a) (3 seeds a side: 0.1), so at fewer seeds it could never reject.
+ALPHA = 0.05
+RANK_TEST_SEEDS = 6
+PERMUTATIONS = 100_000  # splits of the pooled seeds; every one of them up to 9 seeds a side
+PAIR_COLUMNS = ["variant_a", "variant_b", "n_a", "n_b", "mean_fid_a", "mean_fid_b", "median_fid_a", "median_fid_b",
+                "test", "statistic", "p_value", "min_attainable_p", "p_holm", "significant", "p_a_better"]
 
-    With few seeds the test cannot reach small p-values at all (3 vs 3: p >= 0.1), so the
-    smallest attainable p is shown beside each p. Not corrected for multiple comparisons.
-    """
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: the i-th smallest of m is
+    multiplied by m - i + 1 (i from 1), never below the one before it, at most 1. Rejecting
+    where the adjusted p is below alpha keeps the chance of any false claim among the m below
+    alpha (Holm 1979). A NaN (a pair not tested) stays NaN and is not counted in m."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted, running = [math.nan] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def rank_test(x: list[float], y: list[float]) -> tuple[str, float, float, float]:
+    """(test, U, two-sided p, smallest possible p) of the Mann-Whitney U test: exact without
+    ties; with ties, an exact permutation test of the mid-rank U (scipy's exact U assumes none)."""
+    n_splits = math.comb(len(x) + len(y), len(x))
+    if len(set(x) | set(y)) == len(x) + len(y):
+        result = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact")
+        return "Mann-Whitney U (exact)", float(result.statistic), float(result.pvalue), min(1.0, 2 / n_splits)
+    ranks = stats.rankdata(x + y)
+    offset = len(x) * (len(x) + 1) / 2
+    result = stats.permutation_test((ranks[:len(x)], ranks[len(x):]), lambda a, b, axis: a.sum(axis=axis) - offset,
+                                    permutation_type="independent", alternative="two-sided",
+                                    n_resamples=PERMUTATIONS, vectorized=True, rng=0)
+    exact = n_splits <= PERMUTATIONS
+    label = "Mann-Whitney U, ties (exact permutation)" if exact else f"Mann-Whitney U, ties ({PERMUTATIONS:,} permutations)"
+    return label, float(result.statistic), float(result.pvalue), min(1.0, 2 / (n_splits if exact else PERMUTATIONS + 1))
+
+
+def seed_test(x: list[float], y: list[float], n_pairs: int) -> tuple[str, float, float, float]:
+    """(test, statistic, two-sided p, smallest possible p) for one pair of variants' seeds,
+    by the rule above; `n_pairs` is the number of pairs the table tests."""
+    smallest_rank_p = 2 / math.comb(len(x) + len(y), len(x))
+    if min(len(x), len(y)) >= RANK_TEST_SEEDS and smallest_rank_p * n_pairs < ALPHA:
+        return rank_test(x, y)
+    if statistics.stdev(x) == 0 and statistics.stdev(y) == 0:
+        return "none: no spread on either side", math.nan, math.nan, math.nan
+    result = stats.ttest_ind(x, y, equal_var=False)
+    return "Welch's t", float(result.statistic), float(result.pvalue), 0.0
+
+
+def seed_fids(records: list[dict]) -> dict[str, list[float]]:
+    """Each variant's final FIDs (the dataset's) over its ok seeds."""
     fids, fid_key = {}, fid_key_of(records)
     for variant, runs in group_by_variant(records).items():
         values = [dig(r, "metrics", fid_key) for r in runs if r["status"] == "ok"]
-        values = [float(v) for v in values if is_number(v) and math.isfinite(v)]
-        if len(values) >= 2:
-            fids[variant] = values
+        fids[variant] = [float(v) for v in values if is_number(v) and math.isfinite(v)]
+    return fids
+
+
+def pairwise_fid(records: list[dict]) -> pd.DataFrame:
+    """The final FID (fid_mnist, fid_stacked) compared for each pair of variants with >= 2 ok
+    seeds each: the test (Welch's t-test, or the exact Mann-Whitney U where enough seeds make
+    it able to reject; see ALPHA), its p, Holm's adjustment over all pairs of the table, and
+    p_a_better, the probability that a seed of A scores a lower (better) FID than a seed of B,
+    ties counting half: the Mann-Whitney effect size, U_B / (n_a n_b) (Agarwal et al. 2021's
+    probability of improvement)."""
+    fids = {v: x for v, x in seed_fids(records).items() if len(x) >= 2}
+    pairs = list(combinations(sorted(fids), 2))
     rows = []
-    for a, b in combinations(sorted(fids), 2):
+    for a, b in pairs:
         x, y = fids[a], fids[b]
-        result = stats.mannwhitneyu(x, y, alternative="two-sided")
+        test, statistic, p, smallest = seed_test(x, y, len(pairs))
         rows.append({"variant_a": a, "variant_b": b, "n_a": len(x), "n_b": len(y),
-                     "median_fid_a": float(pd.Series(x).median()), "median_fid_b": float(pd.Series(y).median()),
-                     "u_statistic": float(result.statistic), "p_value": float(result.pvalue),
-                     "min_attainable_p": min(1.0, 2 / math.comb(len(x) + len(y), len(x)))})
-    return pd.DataFrame(rows, columns=["variant_a", "variant_b", "n_a", "n_b", "median_fid_a", "median_fid_b",
-                                       "u_statistic", "p_value", "min_attainable_p"])
+                     "mean_fid_a": statistics.fmean(x), "mean_fid_b": statistics.fmean(y),
+                     "median_fid_a": statistics.median(x), "median_fid_b": statistics.median(y),
+                     "test": test, "statistic": statistic, "p_value": p, "min_attainable_p": smallest,
+                     # U of y against x: the pairs where y's FID is higher, ties half.
+                     "p_a_better": float(stats.mannwhitneyu(y, x).statistic) / (len(x) * len(y))})
+    table = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    table["p_holm"] = holm(table["p_value"].tolist())
+    table["significant"] = table["p_holm"] < ALPHA
+    return table
+
+
+def claims_note(records: list[dict], pairs: pd.DataFrame) -> str | None:
+    """The one line a report states when its seeds can support no claim of a difference."""
+    fids = seed_fids(records)
+    if len(fids) < 2:
+        return None
+    if not len(pairs):
+        few = sorted(v for v, x in fids.items() if len(x) < 2)
+        return (f"No claim of a difference is possible: a test needs 2 ok seeds a side, and {', '.join(few)} "
+                f"{'has' if len(few) == 1 else 'have'} fewer.")
+    tested = pairs.dropna(subset=["p_value"])
+    if not len(tested):
+        return "No claim of a difference is possible: no pair has any spread over its seeds to test."
+    smallest = (tested["min_attainable_p"] * len(tested)).min()
+    if smallest >= ALPHA:
+        return (f"No claim of a difference is possible: at these seed counts the smallest p any pair can reach, "
+                f"corrected over the {len(tested)} pairs, is {min(1.0, smallest):.3g}, not below {ALPHA}.")
+    return None
 
 
 def problem_runs(records: list[dict]) -> pd.DataFrame:

@@ -131,6 +131,22 @@ def write_study_csvs(report: Report) -> list[Path]:
     return written
 
 
+PAIRS_CSV = "report_pairs.csv"
+
+
+def write_pairs_csv(report: Report) -> list[Path]:
+    """The pairwise tests, one row per pair, every column a number or a name (the test, the
+    Holm-adjusted p, `significant`, `p_a_better`): what a script reads instead of the tables."""
+    path = report.out_dir / PAIRS_CSV
+    if not len(report.pairs):
+        path.unlink(missing_ok=True)  # a stale comparison beside another report would mislead
+        return []
+    with open(path, "w", newline="") as f:
+        f.write(f"# Regenerate with: {report.command}\n")
+        report.pairs.to_csv(f, index=False)
+    return [path]
+
+
 def ok_curves(records: list[dict]) -> dict[str, list[list[dict]]]:
     return {variant: [r.get("curve") or [] for r in runs if r["status"] == "ok"]
             for variant, runs in group_by_variant(records).items()}
@@ -235,7 +251,7 @@ def write_built(report: Report, formats: tuple[str, ...]) -> list[Path]:
         WRITERS[fmt](report, path)
         written.append(path)
     if "csv" in formats:
-        written += write_study_csvs(report)
+        written += write_pairs_csv(report) + write_study_csvs(report)
     return written + report.plots
 
 
