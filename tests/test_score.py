@@ -314,3 +314,16 @@ def test_the_tutorial_gan_example_writes_samples_that_score_scores(small_mnist_d
     assert figures["fid_mnist"] > 0
     (path,) = records(tmp_path / "results")
     assert json.loads(path.read_text())["variant"] == "external:tutorial-gan"
+
+
+def test_stacked_mnist_samples_are_scored_with_the_stacked_figures(mnist_dir, tmp_path):
+    """Stacks of real test digits, channels last as an image library writes them."""
+    from bench.data.datasets import get_dataset
+
+    stacks = get_dataset("stacked-mnist").load(mnist_dir)["reference_images"][:600].numpy()
+    np.save(tmp_path / "stacks.npy", np.moveaxis(stacks, 1, -1))
+    figures, rows = score_json(tmp_path / "stacks.npy", "--dataset", "stacked-mnist", "--no-record")
+    assert figures["fid_stacked"] > 0 and figures["stacked_modes"] > 300
+    assert {row["n"] for row in rows if row["value"] is not None} == {600}
+    message = one_error_line(cli("score", tmp_path / "stacks.npy", "--no-record"))
+    assert "3 channel" in message and "stacked-mnist" in message
