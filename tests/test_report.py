@@ -427,7 +427,7 @@ def test_compare_machines_puts_the_same_seed_spread_beside_the_seed_spread(tmp_p
     lonely["env"]["device_name"] = "CPU a"
     write_record(tmp_path / "a", lonely)
     rows, name_a, name_b = compare_machines(tmp_path / "a", tmp_path / "b")
-    assert (name_a, name_b) == ("CPU a", "CPU b")
+    assert (name_a, name_b) == ("CPU a (cpu-a)", "CPU b (cpu-b)")  # the model and the machine's slug
     (row,) = rows
     assert row["variant"] == "dcgan" and row["seeds"] == "0 1 2"
     assert row["same_seed_abs_diff"] == pytest.approx(1.5 * (1 + 2 + 3) / 3)
