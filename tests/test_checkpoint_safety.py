@@ -274,3 +274,33 @@ def test_resume_of_a_checkpoint_without_any_one_key_is_a_correct_load_or_one_cle
                 assert str(error) and "\n" not in str(error), keys
             else:
                 assert state.step == genuine["state"]["step"], keys
+
+
+# ---------------------------------------------------------------- names from a file print as they are
+
+MARKUP = ["os.[/]x", "os.[bold]x", "os.[red]x[/red]"]
+
+
+@pytest.mark.parametrize("name", MARKUP)
+def test_a_refused_global_whose_name_is_markup_is_named_verbatim(tmp_path, name):
+    module, _, attribute = name.partition(".")
+    path = tmp_path / "markup.pt"
+    path.write_bytes(f"c{module}\n{attribute}\n.".encode())  # a pickle that asks for that global
+    result = runner.invoke(app, ["eval", str(path), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert f"it asks to run or build {name}, " in one_error_line(result)
+
+
+def test_a_run_id_and_a_path_that_look_like_markup_print_verbatim(genuine, small_mnist_dir, tmp_path):
+    run_id, folder = "r[/]x[bold]y", tmp_path / "a[" / "]b[bold]"  # the path holds a[/]b[bold]
+    folder.mkdir(parents=True)
+    path = folder / "c.pt"
+    torch.save({**genuine, "run_id": run_id}, path)
+    with mock.patch("bench.eval.evaluation.Evaluator.for_run", return_value=fake_evaluator()):
+        result = runner.invoke(app, ["eval", str(path), "--device", "cpu", "--data-dir", str(small_mnist_dir)],
+                               env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert run_id in result.output
+    result = runner.invoke(app, ["eval", str(folder / "none.pt"), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"error: no checkpoint at {folder / 'none.pt'}"

@@ -13,6 +13,7 @@ import torch
 import typer
 from typer.core import TyperGroup
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import variants as registry
@@ -43,7 +44,7 @@ class OneLineErrors(TyperGroup):
         except UsageError as error:
             message = error.message if isinstance(error, typer.BadParameter) and error.message.startswith(
                 ("unknown ", "--")) else error.format_message()
-            errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+            errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
             raise typer.Exit(2) from None
 
 
@@ -52,16 +53,17 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
 
 
 def clean_errors(command):
-    """Turn the errors a user can fix into one line on stderr and a non-zero exit."""
+    """Turn the errors a user can fix into one line on stderr and a non-zero exit. A message
+    names paths, run ids and what a file asked for, verbatim: none of it is rich markup."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except BenchError as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code)
         except registry.UnknownVariant as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
     return wrapper
 
@@ -71,9 +73,9 @@ def clean_errors(command):
 def fetch(data_dir: DataDir = None,
           force: bool = typer.Option(False, "--force", help="Fetch again even if files are there.")):
     """Fetch MNIST into the data directory and verify its checksums."""
-    arrays = assets.fetch_mnist(data_dir, force=force, log=console.print)
+    arrays = assets.fetch_mnist(data_dir, force=force, log=lambda line: console.print(line, markup=False))
     console.print(f"MNIST verified in {assets.raw_dir(data_dir or assets.default_data_dir())}: "
-                  f"{len(arrays['train_images'])} train, {len(arrays['test_images'])} test images")
+                  f"{len(arrays['train_images'])} train, {len(arrays['test_images'])} test images", markup=False)
 
 
 
@@ -132,15 +134,15 @@ def run(settings: RunSettings):
     fmt = settings.fmt
     if fmt == "table" and not records:  # an empty table would say nothing
         console.print(f"Nothing to train: all {len(plan.skipped)} runs have a finished record in {plan.runs_dir}.",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(0)
     rows = [{**summary_row(record), "record": str(path)} for record, path in zip(records, plan.written)]
     emit(rows, summary_columns(plan.dataset), fmt, title=f"gan-bench run: {plan.dataset}, {plan.preset} preset on {plan.device} "
                                            f"(budget: {records[0]['config']['budget'] if records else '-'})")
     if fmt == "table" and records:
         console.print(SUMMARY_LEGEND[plan.dataset], highlight=False)
-        console.print(f"Records and sample grids: {plan.runs_dir}\nNext, tables over seeds and plots: "
-                      f"[bold]gan-bench report {plan.out}[/bold]", highlight=False)
+        console.print(f"Records and sample grids: {escape(str(plan.runs_dir))}\nNext, tables over seeds and plots: "
+                      f"[bold]gan-bench report {escape(str(plan.out))}[/bold]", highlight=False)
     raise typer.Exit(exit_code(records))
 
 
@@ -163,7 +165,7 @@ def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
     from bench.study.options import prepare
 
     flags = {key: str(value) if isinstance(value, Path) else value for key, value in given.items()}
-    warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)  # noqa: E731
+    warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)  # noqa: E731
     if given.get("dry-run"):
         from bench.estimate.dry_run import show, study_dry_run
 
@@ -175,7 +177,8 @@ def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
         errors.print(f"failed: {line}", highlight=False, markup=False, soft_wrap=True)
     phase = "rerun-best" if rerun_best else "search"
     console.print(f"study {definition.name} ({definition.id}), {phase}: {tally.done} of {tally.total} runs recorded "
-                  f"({tally.finished_here} now, {tally.failed} failed) in {folder}", highlight=False, soft_wrap=True)
+                  f"({tally.finished_here} now, {tally.failed} failed) in {folder}", highlight=False, soft_wrap=True,
+                  markup=False)
     if tally.done < tally.total:
         console.print("run the same command again to train the runs without a record", highlight=False)
     raise typer.Exit(4 if tally.failed_here else 0)
@@ -204,7 +207,8 @@ def train_classifier_command(
                          f"pinned ones; {CLASSIFIER_PATH} is left as it was; pass --out FILE to keep them")
     path = out or CLASSIFIER_PATH
     atomic_write(path, content)
-    console.print(f"test accuracy {accuracy:.4f}; weights {path}; sha256 {digest}", highlight=False, soft_wrap=True)
+    console.print(f"test accuracy {accuracy:.4f}; weights {path}; sha256 {digest}", highlight=False, soft_wrap=True,
+                  markup=False)
     if digest != CLASSIFIER_SHA256:
         console.print("[yellow]differs from the pinned CLASSIFIER_SHA256 in bench/eval/classifier.py: pin the "
                       "new value to use these weights (fid_mnist is then not comparable with older records)[/yellow]")
@@ -262,7 +266,8 @@ def eval_command(
                                   data["reference_images"], inception_samples=inception_samples)
     with use_device(target):
         metrics, seconds = evaluator.final(G, samples)
-    table = Table(title=f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} ({seconds:.1f} s)")
+    table = Table(title=escape(f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} "
+                               f"({seconds:.1f} s)"))
     table.add_column("metric")
     table.add_column("value")
     for key, value in metrics.items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.errors import BenchError
@@ -43,11 +44,12 @@ def check_format(fmt: str) -> str:
 
 
 def build_table(rows: list[dict], columns: list[Column], title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
+    # Cells and titles hold names and paths from files and users, verbatim: not rich markup.
+    table = Table(title=title and escape(title), title_justify="left")
     for column in columns:
         table.add_column(column.header, overflow="fold", justify=column.justify)
     for row in rows:
-        table.add_row(*(column.show(row.get(column.key)) for column in columns))
+        table.add_row(*(escape(column.show(row.get(column.key))) for column in columns))
     return table
 
 

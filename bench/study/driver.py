@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from bench.data.datasets import get_dataset
@@ -63,14 +64,15 @@ def view(tally: Tally, running: int, slots: int, title: str):
         eta = f"{elapsed / tally.finished_here * left:,.0f} s"
     else:
         eta = "-"
-    head = (f"[bold]{title}[/bold]  done {tally.done}/{tally.total}  running {running}  failed {tally.failed}  "
+    # The study's name and its variants' are the user's words, not markup.
+    head = (f"[bold]{escape(title)}[/bold]  done {tally.done}/{tally.total}  running {running}  failed {tally.failed}  "
             f"left {left}  elapsed {elapsed:,.0f} s  time left ~{eta}")
     table = Table(box=None, pad_edge=False)
     table.add_column("variant")
     table.add_column("best FID so far", justify="right")
     table.add_column("config", justify="right")
     for variant, (fid, index) in sorted(tally.best.items()):
-        table.add_row(variant, f"{fid:.2f}", str(index))
+        table.add_row(escape(variant), f"{fid:.2f}", str(index))
     return Group(head, table) if tally.best else head
 
 
