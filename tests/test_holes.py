@@ -81,3 +81,38 @@ def test_the_live_view_of_a_study_shows_its_name_and_variants_verbatim():
     console.print(view(tally, 1, 1, "study [/]x[bold] (abc)"))
     text = console.export_text()
     assert "study [/]x[bold] (abc)" in text and "[bold]v" in text
+
+
+# ---------------------------------------------------------------- diagnostics that say what they measure
+
+class Shifted(torch.nn.Module):
+    """A D with known outputs, all moved by `shift`: real images (ones) get 2 and 0.5, fakes -1 and 1."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, x):
+        base = torch.tensor([[2.0], [0.5]]) if x.mean() > 0.5 else torch.tensor([[-1.0], [1.0]])
+        return base + self.shift
+
+
+def test_ragan_reports_the_relativistic_probabilities_whatever_constant_d_adds():
+    """Only D(x) - E D(G(z)) enters RaGAN's losses, so its D may drift by any constant: the
+    diagnostics are the probabilities the loss sees, and they do not move with it."""
+    from variants.losses import DIAGNOSTICS, LOSSES
+
+    real, fake = torch.ones(2, 1, 28, 28), torch.zeros(2, 1, 28, 28)
+    seen = []
+    for shift in (0.0, 7.0, -30.0):
+        diag = {}
+        LOSSES["ragan"].d_loss(Shifted(shift), real, fake, diag=diag)
+        assert set(diag) == set(LOSSES["ragan"].diagnostics)
+        seen.append({name: value.item() for name, value in diag.items()})
+    assert seen[1] == pytest.approx(seen[0]) and seen[2] == pytest.approx(seen[0])
+    # sigma(D(x) - E D(G(z))) with E D(G(z)) = 0; sigma(D(G(z)) - E D(x)) with E D(x) = 1.25.
+    expected_real = torch.sigmoid(torch.tensor([2.0, 0.5])).mean().item()
+    expected_fake = torch.sigmoid(torch.tensor([-1.0, 1.0]) - 1.25).mean().item()
+    assert seen[0] == pytest.approx({"ra_real": expected_real, "ra_fake": expected_fake})
+    for name in LOSSES["ragan"].diagnostics:
+        assert "E D(" in DIAGNOSTICS[name] and name not in ("d_real", "d_fake")

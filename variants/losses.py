@@ -57,7 +57,12 @@ class Loss:
 DIAGNOSTICS = {
     "d_real": "mean sigma(D(x)): D's probability that a real image is real",
     "d_fake": "mean sigma(D(G(z))): D's probability that a fake image is real",
-    "critic_gap": "E D(x) - E D(G(z)): the critic's gap (WGAN's Wasserstein estimate)",
+    "ra_real": "mean sigma(D(x) - E D(G(z))): RaGAN's probability that a real image is more realistic than the "
+               "average fake",
+    "ra_fake": "mean sigma(D(G(z)) - E D(x)): RaGAN's probability that a fake image is more realistic than the "
+               "average real one",
+    "critic_gap": "E D(x) - E D(G(z)): the gap between D's mean outputs on real and fake images (an estimate of "
+                  "the Wasserstein-1 distance only for a 1-Lipschitz critic trained with the Wasserstein loss)",
     "gradient_penalty": "E (||grad D(x_hat)||_2 - 1)^2 at WGAN-GP's or DRAGAN's points, before its weight",
     "r1_penalty": "E ||grad_x D(x)||^2 on real images, before gamma / 2",
     "k": "BEGAN's k_t, the weight of the fake reconstruction loss in D's loss",
@@ -289,8 +294,12 @@ register_loss(Loss(
 def relativistic(D, real, fake, diag=None) -> tuple[torch.Tensor, torch.Tensor]:
     """C_r = D(x) - E D(G(z)) and C_f = D(G(z)) - E D(x)."""
     d_real, d_fake = D(real), D(fake)
-    probabilities(diag, d_real, d_fake)
-    return d_real - d_fake.mean(), d_fake - d_real.mean()
+    c_real, c_fake = d_real - d_fake.mean(), d_fake - d_real.mean()
+    # Only these differences enter the losses, so D's raw outputs may drift by any constant
+    # and sigma(D(x)) says nothing: the diagnostics are the probabilities the loss sees.
+    if diag is not None:
+        note(diag, ra_real=torch.sigmoid(c_real.detach()).mean(), ra_fake=torch.sigmoid(c_fake.detach()).mean())
+    return c_real, c_fake
 
 
 def ragan_d_loss(D, real, fake, diag=None):
@@ -308,7 +317,7 @@ register_loss(Loss(
     d_loss=ragan_d_loss,
     g_loss=ragan_g_loss,
     paper="Jolicoeur-Martineau 2018, The relativistic discriminator: a key element missing from standard GAN",
-    diagnostics=LOGIT,
+    diagnostics=("ra_real", "ra_fake"),
 ))
 
 
