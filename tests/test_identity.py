@@ -6,8 +6,10 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -64,9 +66,10 @@ def test_an_older_record_gets_the_identity_its_capability_gives(env, identity):
 def test_make_publish_on_another_capability_writes_its_own_folder():
     # ATEN_CPU_CAPABILITY makes torch dispatch to a lower capability: another machine's kernels.
     def slug(**env):
+        # BIN: this interpreter's folder, whichever environment runs the tests.
         completed = subprocess.run(["make", "-s", "--no-print-directory", "--eval", "print-slug: ; @echo $(SLUG)",
-                                    "print-slug"], cwd=REPO, capture_output=True, text=True,
-                                   env={**os.environ, **env})
+                                    "print-slug", f"BIN={Path(sys.executable).parent}"], cwd=REPO,
+                                   capture_output=True, text=True, env={**os.environ, **env})
         assert completed.returncode == 0, completed.stderr
         return completed.stdout.strip()
 
@@ -182,11 +185,13 @@ def test_each_published_folder_is_named_by_the_identity_of_its_records():
 # --- curve latents -----------------------------------------------------------------------------
 
 def test_no_curve_step_draws_the_final_evaluations_latents():
-    seeds = [evaluation.curve_seed(step) for step in range(10**7 + 1)]
-    assert evaluation.FINAL_SEED not in seeds
-    assert len(set(seeds)) == len(seeds)  # still one seed per step
-    assert all(seed == evaluation.CURVE_SEED + step for step, seed in enumerate(seeds)
-               if step != evaluation.FINAL_SEED - evaluation.CURVE_SEED)
+    steps = 10**7 + 1
+    seeds = np.fromiter(map(evaluation.curve_seed, range(steps)), dtype=np.int64, count=steps)
+    assert not (seeds == evaluation.FINAL_SEED).any()
+    moved = np.flatnonzero(seeds != evaluation.CURVE_SEED + np.arange(steps))
+    assert moved.tolist() == [evaluation.FINAL_SEED - evaluation.CURVE_SEED]  # step 10,000 alone
+    # ...to a seed below every CURVE_SEED + step: still one seed per step.
+    assert seeds[moved[0]] < evaluation.CURVE_SEED
 
 
 def test_the_evaluator_scores_the_curve_at_step_10000_on_other_latents(monkeypatch):
