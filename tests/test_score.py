@@ -327,3 +327,32 @@ def test_stacked_mnist_samples_are_scored_with_the_stacked_figures(mnist_dir, tm
     assert {row["n"] for row in rows if row["value"] is not None} == {600}
     message = one_error_line(cli("score", tmp_path / "stacks.npy", "--no-record"))
     assert "3 channel" in message and "stacked-mnist" in message
+
+
+def test_an_external_score_stands_beside_the_trained_variants_in_the_report(small_mnist, tmp_path):
+    """Same dataset, machine and N: one table, the score labelled external:NAME, left out of the
+    training tables, with the command that made it; another N makes a set of its own."""
+    import bench
+
+    out = tmp_path / "results"
+    record, _ = tiny_generator(small_mnist, out)
+    n = record["metrics"]["n_fake"]
+    with small_mnist.pinned() as data_dir:
+        from bench.data import assets
+
+        np.save(tmp_path / "real.npy", assets.load_mnist(data_dir)["train_images"][:n].numpy())
+        score_json(tmp_path / "real.npy", "--name", "real-digits", "--data-dir", data_dir, "--out", out)
+        score_json(tmp_path / "real.npy", "--samples", n - 100, "--name", "fewer", "--data-dir", data_dir,
+                   "--out", out)
+    result = cli("report", out, "--out", tmp_path / "report", "--format", "md")
+    assert result.exit_code == 0, result.output
+    pages = {p.parent.name: p.read_text() for p in (tmp_path / "report").rglob("report.md")}
+    assert len(pages) == 2, pages.keys()
+    beside = next(text for text in pages.values() if "| dcgan |" in text)
+    quality = beside.split("## Quality\n")[1].split("\n## ")[0]
+    systems = beside.split("## Systems\n")[1].split("\n## ")[0]
+    assert "| external:real-digits | 1 ok |" in quality and "external:real-digits" not in systems
+    assert f"`gan-bench score real.npy --samples {n} --name real-digits`" in beside
+    assert "preset: tiny\n" in beside and "external:fewer" not in beside
+    frame = bench.load_runs(out)
+    assert {"dcgan", "external:real-digits", "external:fewer"} <= set(frame["variant"])

@@ -29,11 +29,41 @@ def format_figure(row, figure: Figure, prefix: str = "") -> str:
     return f"{mean} ± {std} [{lo}, {hi}]"
 
 
+EXTERNAL_PREFIX = "external:"  # the variant name of a `gan-bench score` record
+
+
 def was_clipped(row, bound: str) -> bool:
     """Whether seed_stats cut this interval bound at the figure's range (a summary from before
     the flag has none)."""
     flag = row.get(f"{bound}_clipped", False)
     return bool(pd.notna(flag) and flag)
+
+
+def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A training table without the external scores' rows, which have nothing to put in it."""
+    return table[~table["variant"].astype(str).str.startswith(EXTERNAL_PREFIX)].reset_index(drop=True)
+
+
+def score_command(record: dict) -> str:
+    """The `gan-bench score` command that made an external record (run beside its input)."""
+    import shlex
+
+    source, config = record.get("input") or {}, record["config"]
+    args = ["gan-bench", "score", str(source.get("name", "INPUT"))] if source.get("kind") != "plugin" else [
+        "gan-bench", "score", "--plugin", str(source.get("name"))]
+    args += ["--samples", str(config.get("samples"))]
+    args += ["--range", ",".join(f"{v:g}" for v in config["range"])] if config.get("range") else []
+    args += ["--dataset", config["dataset"]] if config.get("dataset", "mnist") != "mnist" else []
+    args += ["--seed", str(source["seed"])] if source.get("kind") in ("generator", "plugin") else []
+    args += ["--name", record["variant"][len(EXTERNAL_PREFIX):]]
+    return shlex.join(args)
+
+
+def external_lines(records: list[dict]) -> list[tuple[str, str]]:
+    """Each external score beside the trained runs, with the command that made it."""
+    return [(f"external score {r['variant']}", f"{r['input'].get('kind')} {r['input'].get('name')}, sha256 "
+             f"{str(r['input'].get('sha256'))[:16]}...: `{score_command(r)}`")
+            for r in records if r.get("kind") == "external" and isinstance(r.get("input"), dict)]
 
 
 def runs_cell(row) -> str:
@@ -159,7 +189,12 @@ class Report:
 
     @property
     def first(self) -> dict:
-        return self.records[0]
+        """The first trained run (an external score has no preset to name the report by)."""
+        return next((r for r in self.records if r.get("kind") != "external"), self.records[0])
+
+    @property
+    def trained(self) -> list[dict]:
+        return [r for r in self.records if r.get("kind") != "external"] or self.records
 
     @property
     def compared(self) -> list[dict]:
@@ -169,23 +204,24 @@ class Report:
 
     def provenance(self) -> list[tuple[str, str]]:
         """What the figures were measured on, as (label, value) lines."""
-        def distinct(*keys, missing="unknown"):
-            return ", ".join(sorted({str(dig(r, *keys)) for r in self.records if dig(r, *keys) is not None})) or missing
+        def distinct(*keys, missing="unknown", records=None):
+            records = self.records if records is None else records
+            return ", ".join(sorted({str(dig(r, *keys)) for r in records if dig(r, *keys) is not None})) or missing
         commits = sorted({f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10] + (" (dirty)" if dig(r, "env", "git", "dirty") else "")
                           for r in self.records})
         counts = ", ".join(f"{sum(r['status'] == s for r in self.records)} {s}" for s in STATUSES)
         return [
             ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),
             ("device", f"{distinct('env', 'device_name')} ({distinct('env', 'device_slug')})"),
-            ("preset", distinct("config", "preset")),
-            ("budget", distinct("config", "budget")),
-            ("protocol version", distinct("config", "protocol_version")),
+            ("preset", distinct("config", "preset", records=self.trained)),
+            ("budget", distinct("config", "budget", records=self.trained)),
+            ("protocol version", distinct("config", "protocol_version", records=self.trained)),
             ("MNIST classifier sha256", distinct("feature_nets", "mnist_classifier_sha256")),
             ("torch", distinct("env", "torch")),
             ("CUDA", distinct("env", "cuda", missing="none")),
             ("git commit", ", ".join(commits)),
             ("runs", f"{len(self.records)} ({counts})"),
-        ] + (self.study.provenance() if self.study else [])
+        ] + external_lines(self.records) + (self.study.provenance() if self.study else [])
 
     def tables(self) -> list[tuple[str, str, pd.DataFrame]]:
         """(title, note, table) in the order every human-readable format shows them."""
@@ -216,7 +252,7 @@ class Report:
                         f"seeds; ok runs only. ↓ lower is better, ↑ higher is better. {CLIPPED_NOTE}",
              quality_table(self.summary, self.compared)),
         ]
-        best = best_table(self.summary, self.compared)
+        best = trained_rows(best_table(self.summary, self.compared))
         if len(best.columns) > 2:
             tables.append(("Quality at the best curve point",
                            "The generator of each run's lowest curve FID (picked on the curve's own samples), scored "
@@ -227,10 +263,10 @@ class Report:
             tables.append(("Convergence", "Runs under --until-converged: how many stopped because the curve "
                                           "stopped improving (the others reached the cap), and where they stopped. "
                                           f"Mean ± standard deviation [95% t-interval] over ok runs. {CLIPPED_NOTE}",
-                           convergence_table(self.summary)))
+                           trained_rows(convergence_table(self.summary))))
         tables.append(("Systems", "Mean ± standard deviation [95% t-interval] over ok runs. Time to FID: mean over the "
                                   f"seeds that reached the threshold (how many in brackets). {CLIPPED_NOTE}",
-                       systems_table(self.summary)))
+                       trained_rows(systems_table(self.summary))))
         claims = claims_note(self.compared, self.pairs)
         if len(self.pairs) or claims:
             tables.append((f"Pairwise comparison of final {fid_key_of(self.compared)}",

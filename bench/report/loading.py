@@ -189,7 +189,7 @@ def recipe_config(record: dict) -> dict:
                 continue
             parent = config[keys[0]] = dict(config[keys[0]])
         parent.setdefault(keys[-1], default)
-    preset = PRESETS.get(config.get("preset"))
+    preset = PRESETS.get(config.get("preset"), None)  # an external score has no preset
     if "budget" not in config and preset is not None and not config.get("train_seconds"):
         config["budget"] = dig(record, "budget", "label") or budget_label(preset)
     return config

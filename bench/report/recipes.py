@@ -63,7 +63,7 @@ def budget_flags(record: dict) -> list[str]:
         return flags
     if config.get("train_seconds") is not None:
         return ["--train-seconds", f"{config['train_seconds']:g}"]
-    preset = PRESETS.get(config["preset"])
+    preset = PRESETS.get(config["preset"], None)
     if config.get("budget") and preset and config["budget"] != budget_label(preset):
         return ["--steps", str(config["steps"])]
     return []

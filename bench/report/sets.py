@@ -38,7 +38,7 @@ def budget_of(record: dict) -> str | None:
     label = record["config"].get("budget") or dig(record, "budget", "label")
     if label:
         return label
-    preset = PRESETS.get(record["config"]["preset"])
+    preset = PRESETS.get(record["config"]["preset"], None)
     return budget_label(preset) if preset else None
 
 
@@ -132,9 +132,48 @@ def agrees(key: dict, other: dict) -> bool:
     return all(key[k] == other[k] or (k not in STRICT and (key[k] is None or other[k] is None)) for k in key)
 
 
+def is_external(record: dict) -> bool:
+    """A score of samples from outside (`gan-bench score`), not a trained run."""
+    return record.get("kind") == "external"
+
+
+def final_samples(s: "RecordSet") -> set:
+    return {dig(r, "metrics", "n_fake") for r in s.records if dig(r, "metrics", "n_fake") is not None}
+
+
+def place_external(sets: list["RecordSet"], external: list[dict]) -> list[dict]:
+    """An external score joins every set of trained runs it can be compared with: the same
+    dataset, machine, feature networks and sample count (docs/scoring.md). Returns those that
+    joined none."""
+    alone = []
+    for record in external:
+        key, n = key_of(record), dig(record, "metrics", "n_fake")
+        homes = [s for s in sets if s.key["dataset"] == key["dataset"] and s.device == key["device slug"]
+                 and all(s.key[k] in (None, key[k]) for k in COMPARABLE if "sha256" in k) and final_samples(s) == {n}]
+        for home in homes:
+            home.records.append(record)
+        if not homes:
+            alone.append(record)
+    return alone
+
+
 def split_sets(records: list[dict]) -> list[RecordSet]:
-    """The sets among `records`, each in load order, sorted by device, dataset, preset, budget, study."""
+    """The sets among `records`, each in load order, sorted by device, dataset, preset, budget, study.
+    External scores join the sets they compare with (`place_external`), or make sets of their own."""
     sets: list[RecordSet] = []
+    trained = [r for r in records if not is_external(r)]
+    alone = place_external(group_sets(sets, trained), [r for r in records if is_external(r)])
+    group_sets(sets, alone)
+    order = {id(r): i for i, r in enumerate(records)}
+    for s in sets:
+        s.records.sort(key=lambda r: order[id(r)])
+    sets.sort(key=lambda s: tuple(str(s.key[k]) for k in ("device slug", "dataset", "preset", "budget", "study id")))
+    name_sets(sets)
+    return sets
+
+
+def group_sets(sets: list[RecordSet], records: list[dict]) -> list[RecordSet]:
+    """Add `records` to `sets`, each to the set it agrees with or to a new one."""
     # Complete records first: a record with gaps then joins the set it agrees with.
     for record in sorted(records, key=lambda r: sum(v is None for v in key_of(r).values())):
         key = key_of(record)
@@ -144,11 +183,6 @@ def split_sets(records: list[dict]) -> list[RecordSet]:
             home = sets[-1]
         home.key.update({k: v for k, v in key.items() if home.key[k] is None})
         home.records.append(record)
-    order = {id(r): i for i, r in enumerate(records)}
-    for s in sets:
-        s.records.sort(key=lambda r: order[id(r)])
-    sets.sort(key=lambda s: tuple(str(s.key[k]) for k in ("device slug", "dataset", "preset", "budget", "study id")))
-    name_sets(sets)
     return sets
 
 

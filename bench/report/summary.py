@@ -35,6 +35,10 @@ COMPARABLE = {
 }
 
 
+# What only a trained run has: an external score shares a table with runs of any of these.
+TRAINING_LABELS = ("preset", "budget", "protocol version", "study id")
+
+
 def dataset_of(record: dict) -> str:
     """The dataset a run trained on; records from before Stacked MNIST trained on MNIST."""
     return record["config"].get("dataset", "mnist")
@@ -48,11 +52,14 @@ def fid_key_of(records: list[dict]) -> str:
 def check_comparable(records: list[dict]) -> None:
     """Refuse to put records in one table that measure different things.
 
-    A missing checksum (a failed run, an older record) conflicts with nothing.
+    A missing checksum (a failed run, an older record) conflicts with nothing, and an external
+    score (`gan-bench score`) has no training preset, budget, protocol or study to conflict with.
     """
     for label, value_of in COMPARABLE.items():
         counts: dict = {}
         for record in records:
+            if label in TRAINING_LABELS and record.get("kind") == "external":
+                continue
             value = value_of(record)
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
@@ -62,9 +69,10 @@ def check_comparable(records: list[dict]) -> None:
             raise BenchError(f"records mix {label}s: {listed}; report one set at a time by passing a narrower "
                              f"directory ({hint})")
     # A study's search runs pooled with ordinary runs would rank untuned and tuned variants together.
-    in_study = sum(dig(r, "study") is not None for r in records)
-    if 0 < in_study < len(records):
-        raise BenchError(f"records mix study runs ({in_study}) and ordinary runs ({len(records) - in_study}); "
+    trained = [r for r in records if r.get("kind") != "external"]
+    in_study = sum(dig(r, "study") is not None for r in trained)
+    if 0 < in_study < len(trained):
+        raise BenchError(f"records mix study runs ({in_study}) and ordinary runs ({len(trained) - in_study}); "
                          "report one set at a time by passing a narrower directory (that holds one study only)")
 
 
