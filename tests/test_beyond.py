@@ -26,7 +26,7 @@ from bench.eval.copies import (
 )
 from bench.eval.density import density_coverage, real_neighbourhoods
 from bench.eval.fid_infinity import fid_infinity, reference_statistics, sample_sizes
-from bench.eval.neighbours import EXTRA_CANDIDATES, kth_neighbour_radii, nearest_distances, smallest_distances
+from bench.eval.neighbours import kth_neighbour_radii, nearest_distances, smallest_distances
 
 
 def gaussian(n, d, seed, scale=1.0, shift=0.0):
@@ -68,8 +68,7 @@ def test_k_smallest_distances_match_brute_force():
 def test_neighbours_closer_than_float32_resolves_are_ordered_exactly():
     # 60 reference points at distances 10 + 1e-6 i from each query, shuffled: float32 cannot
     # tell them apart (its error here is ~1e-4), so the screen's candidates are arbitrary and
-    # every row must be decided by the exact fallback.
-    assert 60 > 3 + EXTRA_CANDIDATES
+    # the row must be decided by the exact fallback.
     generator = torch.Generator().manual_seed(4)
     directions = torch.nn.functional.normalize(torch.randn(60, 32, generator=generator, dtype=torch.float64), dim=1)
     order = torch.randperm(60, generator=generator)
@@ -300,3 +299,65 @@ def test_malformed_inputs_are_refused_before_use():
         fid_infinity(gaussian(300, 4, 0), {"mu": np.full(4, np.nan), "sigma": np.eye(4)}, n_min=100)
     with pytest.raises(FigureAbsent, match=r"training features are not finite \(NaN or inf\)$"):
         copy_reference(torch.full((200, 4), float("nan")), gaussian(200, 4, 0))
+
+
+# ---------------------------------------------------------------- calibration on real MNIST (slow)
+
+@pytest.fixture(scope="module")
+def mnist_views(mnist):
+    """The classifier's features and the pixels of the 60,000 training and 10,000 test digits,
+    with the seeded draws the calibration uses: 10,000 training digits to play a generator
+    that copies, and the test digits split in two halves (one held out, one played)."""
+    from bench.eval.classifier import load_classifier
+    from bench.eval.quality import full_float32
+
+    model = load_classifier("cpu")
+
+    def extract(images):
+        with torch.no_grad(), full_float32():
+            return torch.cat([model.features(images[i:i + 1000])[0] for i in range(0, len(images), 1000)])
+
+    generator = torch.Generator().manual_seed(0)
+    views = {"features": {"train": extract(mnist["train_images"]), "test": extract(mnist["test_images"])},
+             "pixels": {"train": pixel_features(mnist["train_images"]), "test": pixel_features(mnist["test_images"])}}
+    copied = torch.randperm(60_000, generator=generator)[:10_000]
+    halves = torch.randperm(10_000, generator=generator).split(5_000)
+    return views, copied, halves
+
+
+@pytest.mark.parametrize("view", ["features", "pixels"])
+def test_copy_rate_calibration_on_mnist(mnist_views, view):
+    views, copied, (held_out, played) = mnist_views
+    train, test = views[view]["train"], views[view]["test"]
+    copies = copy_rate(train[copied], copy_reference(train, test))
+    unseen = copy_rate(test[played], copy_reference(train, test[held_out]))
+    print(f"\ncopy rate ({view}): 10,000 training digits {copies.copy_rate:.4f} (threshold {copies.threshold:.4g}); "
+          f"5,000 test digits against the other 5,000 {unseen.copy_rate:.4f} (threshold {unseen.threshold:.4g})")
+    assert copies.copy_rate == 1.0, "a training digit is at distance 0 from the training set"
+    assert 0.004 < unseen.copy_rate < 0.02, "unseen digits: about 1% by construction"
+
+
+def test_c_t_calibration_on_mnist(mnist_views):
+    views, copied, (held_out, played) = mnist_views
+    train, test = views["features"]["train"], views["features"]["test"]
+    cells = fit_cells(train)
+    copies = data_copying(train[copied], copying_reference(train, test, cells))
+    unseen = data_copying(test[played], copying_reference(train, test[held_out], cells))
+    print(f"\nC_T (features, {len(cells.centroids)} cells): 10,000 training digits {copies.c_t:.2f} "
+          f"({len(copies.kept)} cells kept); 5,000 test digits against the other 5,000 {unseen.c_t:.2f} "
+          f"({len(unseen.kept)} cells kept)")
+    assert copies.c_t < -10, "copying"
+    assert abs(unseen.c_t) < 3, "unseen digits are no copies"
+
+
+def test_density_and_coverage_are_prdcs_on_mnist_features(mnist_views, capsys):
+    views, copied, _ = mnist_views
+    # 5,000 of each keeps prdc's three dense distance matrices to ~600 MB.
+    real, fake = views["features"]["test"][:5000].double(), views["features"]["train"][copied[:5000]].double()
+    expected = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+    got = density_coverage(fake, real_neighbourhoods(real))
+    with capsys.disabled():
+        print(f"\ndensity/coverage (features, 5,000 training digits against 5,000 test digits): "
+              f"{got.density:.4f} / {got.coverage:.4f}; prdc {expected['density']:.4f} / {expected['coverage']:.4f}")
+    assert got.density == pytest.approx(expected["density"], abs=1e-6)
+    assert got.coverage == pytest.approx(expected["coverage"], abs=1e-6)

@@ -18,9 +18,6 @@ import torch
 from bench.eval.absent import at_least, features, same_width
 from bench.eval.quality import full_float32
 
-# Candidates beyond k taken from the float32 screen: a row needs the exact fallback
-# only when more than this many points sit within the float32 error of its k-th.
-EXTRA_CANDIDATES = 8
 # Elements of one float32 block of squared distances (128 MiB): rows per chunk = this / M.
 BLOCK_ELEMENTS = 1 << 25
 UNIT_ROUNDOFF = 2.0 ** -24  # float32
@@ -68,8 +65,6 @@ class _Screen:
         return (self.q64[rows][:, None, :] - self.r64[index]).pow(2).sum(-1)
 
 
-@full_float32()
-@torch.no_grad()
 def smallest_distances(queries, reference, k: int = 1, chunk: int | None = None,
                        device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each query's k smallest Euclidean distances to the reference points, ascending,
@@ -85,30 +80,44 @@ def smallest_distances(queries, reference, k: int = 1, chunk: int | None = None,
     at_least(r, k, "reference", f"{k} nearest neighbours")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    return search(q, r, k, chunk, device)
+
+
+@full_float32()
+@torch.no_grad()
+def search(q: torch.Tensor, r: torch.Tensor, k: int, chunk: int | None = None,
+           device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`smallest_distances` on float tensors already checked (2-d, finite, equal widths,
+    at least k reference points), for callers that search many small subsets of one
+    checked set."""
     screen = _Screen(q, r, device)
     n, m = len(q), len(r)
-    take = min(k + EXTRA_CANDIDATES, m)
     distances = torch.empty(n, k, dtype=torch.float64)
     indices = torch.empty(n, k, dtype=torch.int64)
     step = rows_per_chunk(m, chunk)
     for start in range(0, n, step):
         stop = min(start + step, n)
         block = screen.block(start, stop)
-        screened, candidates = torch.topk(block, take, dim=1, largest=False, sorted=True)
+        # The k best of the screen, and the (k+1)-th as a bound on every other point.
+        screened, candidates = torch.topk(block, min(k + 1, m), dim=1, largest=False, sorted=True)
+        candidates = candidates[:, :k]
         rows = torch.arange(start, stop, device=block.device)
-        exact, order = screen.exact_sq(rows, candidates).sort(dim=1)
-        exact, candidates = exact[:, :k], candidates.gather(1, order)[:, :k]
-        if take < m:
-            # A point outside the candidates is at least screened[:, -1] - margin away: if
-            # that could still undercut the k-th exact distance, search the row again.
-            margin = screen.margin[start:stop]
-            unsure = (screened[:, -1] - margin <= exact[:, -1]).nonzero().flatten()
-            for row in unsure.tolist():
-                admitted = (block[row] <= exact[row, -1] + margin[row]).nonzero().flatten()
-                again, order = screen.exact_sq(rows[row:row + 1], admitted[None, :])[0].sort()
-                exact[row], candidates[row] = again[:k], admitted[order[:k]]
+        exact = screen.exact_sq(rows, candidates)
+        if m > k:
+            # Every other point is at least screened[:, k] - margin away: a row where that
+            # could still undercut its candidates' exact distances is decided again, on the
+            # exact distances of every point the screen admits below that bound.
+            bound = exact.max(1).values + screen.margin[start:stop]
+            unsure = (screened[:, k] <= bound).nonzero().flatten()
+            if len(unsure):
+                admitted = block[unsure] <= bound[unsure, None]
+                row, col = admitted.nonzero(as_tuple=True)
+                again = torch.full(admitted.shape, float("inf"), dtype=torch.float64, device=block.device)
+                again[row, col] = (screen.q64[rows[unsure][row]] - screen.r64[col]).pow(2).sum(1)
+                exact[unsure], candidates[unsure] = torch.topk(again, k, dim=1, largest=False, sorted=True)
+        exact, order = exact.sort(dim=1)
         distances[start:stop] = exact.sqrt().cpu()
-        indices[start:stop] = candidates.cpu()
+        indices[start:stop] = candidates.gather(1, order).cpu()
     return distances, indices
 
 
