@@ -1,7 +1,10 @@
 """Each option is declared once (bench/options.py): the command line, the study file and
 the Python API take the same options with the same limits and say the same words."""
 
+import re
+
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from bench.cli import app
@@ -87,3 +90,33 @@ def test_a_mistyped_choice_gets_the_nearest_names():
 
 def test_an_unknown_option_is_one_error_line():
     assert "No such option: --bogus" in one_error_line(runner.invoke(app, ["run", "--bogus"]))
+
+
+def every_choice() -> set[str]:
+    """Every name an option of any command takes: its choices, and --device's forms."""
+    from bench.options import DEVICE_FORMS
+    from bench.scoring.settings import SampleSettings, ScoreSettings, StatsSettings
+
+    names = set(DEVICE_FORMS)
+    for cls in (RunSettings, StudySettings, ScoreSettings, StatsSettings, SampleSettings):
+        names |= {choice for _, spec, _, _ in declared(cls) if spec.choices for choice in spec.choices}
+    return names
+
+
+def whole_words(text: str, word: str) -> int:
+    return len(re.findall(rf"(?<![\w:-]){re.escape(word)}(?![\w:-])", text))
+
+
+@pytest.mark.parametrize("command", sorted(typer.main.get_command(app).commands))
+def test_help_at_80_columns_never_splits_a_choice_across_lines(command, monkeypatch):
+    """In a pipe or an 80-column terminal, a choice is one word on one line: each appears as
+    often whole as it does in a help that needs no wrapping at all."""
+    import typer.rich_utils
+
+    # typer reads TERMINAL_WIDTH once, at its first help in the process: COLUMNS decides here.
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", None)
+    narrow, wide = (runner.invoke(app, [command, "--help"], env={"COLUMNS": columns}) for columns in ("80", "400"))
+    assert narrow.exit_code == 0 and wide.exit_code == 0, narrow.output
+    assert max(map(len, narrow.output.splitlines())) == 80 < max(map(len, wide.output.splitlines()))
+    for name in every_choice():
+        assert whole_words(narrow.output, name) == whole_words(wide.output, name), (name, narrow.output)

@@ -25,10 +25,13 @@ def typer_info(spec: Spec, kind, show_default=True):
     checked by `problem`, the check study files and the Python API go through, so a bad
     value gets the same words wherever it comes from; --help shows the choices."""
     extra, help = {}, spec.help
-    if spec.choices is not None:
-        extra["metavar"] = "[" + "|".join(spec.choices) + "]"
-    elif spec.pattern is not None:
-        extra["metavar"] = "[" + spec.pattern[1].replace(" or ", ", ").replace(", ", "|") + "]"
+    # The choices go in the help, where rich wraps between words; as a metavar
+    # ([tiny|quick|...]) a narrow terminal or a pipe (80 columns) cut them mid-name.
+    if spec.choices is not None or spec.pattern is not None:
+        extra["metavar"] = f"<{spec.key}>"
+        forms = spec.pattern[1] if spec.choices is None else (
+            spec.choices[0] if len(spec.choices) == 1 else f"{', '.join(spec.choices[:-1])} or {spec.choices[-1]}")
+        help += f" [{forms}]"
     if spec.limits() is not None:
         help += f" [{spec.limits()}]"
     if spec.limits() is not None or spec.choices is not None or spec.pattern is not None:
