@@ -134,7 +134,8 @@ def check_plugins(definition: StudyDefinition, folder: Path, given: list[str]) -
         names = list(missing.values())
         raise BenchError(f"{study} was made with the plug-in{'s' if len(names) > 1 else ''} {', '.join(names)}, and "
                          "gan-bench imports no code a study folder names: pass "
-                         f"{' '.join('--plugin ' + name for name in names)} if you trust it")
+                         f"{' '.join('--plugin ' + name for name in names)} if you trust "
+                         f"{'them' if len(names) > 1 else 'it'}")
     return by_module
 
 
