@@ -223,7 +223,7 @@ MAX_SHOWN = 3  # differing keys a row label names; the hash tells the rest apart
 
 
 def recipe_labels(records: list[dict], name_of) -> dict[str, str]:
-    """run_id -> the table row its record belongs to: `name_of(record)` (the variant), and,
+    """id(record) -> the table row its record belongs to: `name_of(record)` (the variant), and,
     where that name has several recipes among `records`, the recipe's hash and the keys its
     configuration differs in: 'dcgan (config 3f2a91c0: hparams.lr_g=0.001)'. A row is one
     recipe: runs of different configurations are never averaged as seeds of one. A study's
@@ -237,14 +237,14 @@ def recipe_labels(records: list[dict], name_of) -> dict[str, str]:
         name = name_of(record)
         recipes = by_name.get(name, {})
         if dig(record, "study", "phase") == SEARCH or len(recipes) < 2:
-            labels[record["run_id"]] = name
+            labels[id(record)] = name
             continue
         own = recipes[recipe_hash(record)]
         keys = sorted({k for config in recipes.values() for k in config
                        if any(other.get(k, "absent") != own.get(k, "absent") for other in recipes.values())})
         shown = ", ".join(f"{k}={json.dumps(own.get(k, 'absent'))}" for k in keys[:MAX_SHOWN])
         more = f" and {len(keys) - MAX_SHOWN} more" if len(keys) > MAX_SHOWN else ""
-        labels[record["run_id"]] = f"{name} (config {recipe_hash(record)[:8]}{': ' + shown if shown else ''}{more})"
+        labels[id(record)] = f"{name} (config {recipe_hash(record)[:8]}{': ' + shown if shown else ''}{more})"
     return labels
 
 

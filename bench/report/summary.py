@@ -154,8 +154,8 @@ def group_by_variant(records: list[dict]) -> dict[str, list[dict]]:
     """One group per table row: a variant's recipe (loading.recipe_labels)."""
     groups: dict[str, list[dict]] = {}
     labels = recipe_labels(records, variant_label)
-    for record in sorted(records, key=lambda r: (labels[r["run_id"]], r["seed"], r["run_id"])):
-        groups.setdefault(labels[record["run_id"]], []).append(record)
+    for record in sorted(records, key=lambda r: (labels[id(r)], r["seed"], r["run_id"])):
+        groups.setdefault(labels[id(record)], []).append(record)
     return groups
 
 
