@@ -178,3 +178,11 @@ def test_a_time_budget_is_its_own_training_estimate(here):
     earlier_record(here / "out", "dcgan", 120.0, 22.0)
     run = dry_run("--variants", "dcgan", "--preset", "quick", "--train-seconds", "30", "--out", "out")["runs"][0]
     assert run["train_s"] == 30 and run["eval_s"] == pytest.approx((2 * 2000 + 10_000) / 1000)
+
+
+def test_first_seed_starts_the_seeds_there(tmp_path):
+    """Recipe trials train seeds no published set uses: --first-seed 100 --seeds 2 is 100 and 101."""
+    result = runner.invoke(app, ["run", "--variants", "dcgan", "--first-seed", "100", "--seeds", "2", "--dry-run",
+                                 "--format", "json", "--device", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [run["seed"] for run in json.loads(result.stdout)["runs"]] == [100, 101]

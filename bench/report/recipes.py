@@ -38,8 +38,14 @@ def all_note(target: str, names: list[str]) -> str:
 
 
 def seeds_count(records: list[dict]) -> int:
-    """--seeds N trains seeds 0..N-1."""
+    """--seeds N trains seeds 0..N-1 (from --first-seed, `seed_flags`)."""
     return max(r["seed"] for r in records) + 1
+
+
+def seed_flags(records: list[dict]) -> list[str]:
+    """--seeds N, with --first-seed where the set starts above seed 0 (fresh seeds of a recipe trial)."""
+    first = min(r["seed"] for r in records)
+    return ["--seeds", str(seeds_count(records) - first)] + (["--first-seed", str(first)] if first else [])
 
 
 def budget_flags(record: dict) -> list[str]:
@@ -85,7 +91,7 @@ class Recipe:
 def run_command(s: RecordSet, folder: str) -> list[str]:
     first = s.records[0]
     args = ["gan-bench", "run", "--variants", variants_spec([r["variant"] for r in s.records]),
-            "--seeds", str(seeds_count(s.records)), "--preset", first["config"]["preset"]]
+            *seed_flags(s.records), "--preset", first["config"]["preset"]]
     args += ["--dataset", s.key["dataset"]] if s.key["dataset"] != "mnist" else []
     args += budget_flags(first) + ["--device", first["env"]["device_type"], "--out", folder]
     return [shlex.join(args), report_command(folder)]

@@ -67,7 +67,8 @@ def plan_from(settings: RunSettings) -> RunPlan:
         raise BenchError("--arch and --loss go together")
     spec = ",".join(pairings(settings.arch, settings.loss)) if settings.arch else settings.variants
     chosen = select_variants(spec, exclude=settings.exclude)
-    return RunPlan(variants=chosen, seeds=list(range(settings.seeds)), preset=settings.preset,
+    seeds = list(range(settings.first_seed, settings.first_seed + settings.seeds))
+    return RunPlan(variants=chosen, seeds=seeds, preset=settings.preset,
                    dataset=settings.dataset, device=resolve_device(settings.device), out=Path(settings.out),
                    steps=settings.steps, train_seconds=settings.train_seconds,
                    checkpoint_every=settings.checkpoint_every, data_dir=settings.data_dir, resume=settings.resume,

@@ -84,7 +84,10 @@ class Where:
 
 @dataclass
 class RunSettings(Where, Convergence, Budget, Selection):  # options listed Selection first
-    seeds: int = option(1, "--seeds", minimum=1, help="Number of training seeds (0..N-1).")
+    seeds: int = option(1, "--seeds", minimum=1, help="Number of training seeds (0..N-1, or from --first-seed).")
+    first_seed: int = option(0, "--first-seed", minimum=0,
+                             help="The first training seed: --seeds N trains FIRST..FIRST+N-1 (recipe trials on "
+                                  "seeds no published set uses, e.g. 100).")
     out: Path = option(Path("results"), "--out", "-o", help="Results directory (records under runs/<device-slug>/).")
     resume: bool = option(False, "--resume", help="Skip finished runs; continue unfinished ones from checkpoints.")
     force: bool = option(False, "--force", help="With --resume: recompute finished runs, ignore checkpoints.")
