@@ -1,9 +1,14 @@
 """The reference-statistics cache, read as data.
 
-torch-fidelity keeps the real set's features and FID statistics as .pt files in the cache
-folder and its own reader unpickles them without torch's weights-only restriction: a
-damaged file would stop an evaluation, a crafted one would run code. So before torch-fidelity is asked, every file
-of the reference set's name is read here with the weights-only unpickler and checked
+gan-bench's own reads (bench/eval/features.py: the MNIST classifier's real-set features,
+FID statistics and k-NN distances) go through `load_checked`: the weights-only unpickler,
+then a check of the item against what the feature network produces (shape, dtype,
+finiteness); a file that fails is deleted and the caller recomputes it.
+
+Where torch-fidelity still reads the cache itself (Inception, Stacked MNIST statistics),
+its reader unpickles without torch's weights-only restriction: a damaged file would stop
+an evaluation, a crafted one would run code. So before torch-fidelity is asked, every
+file of the reference set's name is read here with the weights-only unpickler and checked
 (features: a finite 2-d tensor; statistics: a finite mean and a square covariance); a file
 that fails is deleted, and torch-fidelity recomputes it. While torch-fidelity runs, its
 own loads are forced to weights-only as well.
@@ -15,9 +20,11 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+from torch_fidelity.utils_torch import torch_atomic_save
 
 # What torch-fidelity's statistics pickle into: numpy arrays of plain numbers.
 _NUMPY_CORE = getattr(np, "_core", None) or np.core  # numpy 2 renamed it
@@ -45,6 +52,41 @@ def usable(item) -> bool:
         return (set(item) == {"mu", "sigma"} and finite_array(mu, 1) and finite_array(sigma, 2)
                 and sigma.shape == (len(mu), len(mu)))
     return isinstance(item, torch.Tensor) and finite_array(item, 2)
+
+
+def features_fit(item, rows: int, like: torch.Tensor) -> bool:
+    """A finite tensor [rows, D] of `like`'s dtype and width D."""
+    return (isinstance(item, torch.Tensor) and item.dtype == like.dtype and item.dim() == 2
+            and tuple(item.shape) == (rows, like.shape[1]) and finite_array(item, 2))
+
+
+def statistics_fit(item, like: dict) -> bool:
+    """FID statistics {mu [D], sigma [D, D]}, finite, of the shapes and dtypes of `like`'s."""
+    return (usable(item) and all(isinstance(item[key], np.ndarray) and item[key].shape == like[key].shape
+                                 and item[key].dtype == like[key].dtype for key in ("mu", "sigma")))
+
+
+def load_checked(path: Path, fits: Callable[[object], bool]):
+    """The item stored in `path` when it is plain data that `fits`; otherwise None, and a
+    file that was there is deleted."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        item = read(path)
+        good = fits(item)
+    except Exception:  # torn, foreign or hostile: all recomputed alike
+        good = False
+    if good:
+        return item
+    path.unlink(missing_ok=True)
+    return None
+
+
+def store(path: Path, item) -> None:
+    """Write `item` to `path` whole or not at all (a reader never sees half a file)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch_atomic_save(item, str(path))
 
 
 def vet(cache_dir: Path | None, name: str) -> list[Path]:

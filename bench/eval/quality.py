@@ -1,46 +1,43 @@
 """Sample quality: draw samples, and score them against real images (docs/figures.md).
 
-torch-fidelity computes every statistic (FID, KID, precision/recall, IS) from features
-it extracts with a registered network: gan-bench's MNIST classifier
-(`classifier.FEATURE_EXTRACTOR`) or its `inception-v3-compat`. This module only
-extracts once per sample set, caches the real set, and adds the class-histogram
-figures (modes_covered, class_kl, confidence), which torch-fidelity does not have.
+torch-fidelity computes every statistic (FID, KID, IS; precision/recall with its own
+distances and comparisons, bench/eval/precision_recall.py) from features of a registered
+network: gan-bench's MNIST classifier (`classifier.FEATURE_EXTRACTOR`) or its
+`inception-v3-compat`. This module extracts once per sample set (bench/eval/features.py,
+which also caches everything that depends only on the real set) and adds the
+class-histogram figures (modes_covered, class_kl, confidence), which torch-fidelity does
+not have.
 
-Reference statistics of the real set are cached on disk by torch-fidelity under a
-name we choose (`input2_cache_name`). torch-fidelity's name ignores the weights, so
-ours holds the feature network's sha256, the number of real images and a digest of
-their pixels: other weights or another real set can never hit a stale cache.
+The cached reference set's name holds the feature network's sha256, the number of real
+images and a digest of their pixels: other weights or another real set can never hit a
+stale cache.
 
-Nothing here touches the global RNG: latents come from a seeded torch.Generator,
-and torch-fidelity's DataLoader (which draws a seed from the global generator each
-time it is iterated) runs inside `torch.random.fork_rng`, so evaluating during
-training leaves the training run's random stream as it was.
+Nothing here touches the global RNG: latents come from a seeded torch.Generator, building
+a feature network runs inside `torch.random.fork_rng`, and so does every torch-fidelity
+call that iterates a DataLoader (which draws a seed from the global generator), so
+evaluating during training leaves the training run's random stream as it was.
 """
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from torch_fidelity.metric_fid import (
-    KEY_METRIC_FID, fid_features_to_statistics, fid_featuresdict_to_statistics_cached,
-    fid_input_id_to_statistics_cached, fid_statistics_to_metric,
-)
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 from torch_fidelity.metrics import calculate_metrics
-from torch_fidelity.utils import (
-    create_feature_extractor, extract_featuresdict_from_input_id, extract_featuresdict_from_input_id_cached,
-)
+from torch_fidelity.utils import create_feature_extractor
 
 from bench.data.loader import to_uint8
-from bench.eval import classifier
+from bench.eval import classifier, precision_recall
 from bench.eval.cache import trusted_reference
 from bench.eval.classifier import FEATURE_EXTRACTOR, FEATURES, LOGITS, NUM_CLASSES
+from bench.eval.features import (  # noqa: F401  (the precision switches and names are part of this module's API)
+    FEATURE_PRECISION, PRECISION_SWITCHES, check_images, extract, full_float32, images_digest, reference_cache_name,
+    reference_features, reference_radii, reference_statistics,
+)
 
 # A class counts as covered when it receives at least 1% of the predicted labels
 # (a tenth of its 10% share under a uniform generator; 100 of 10,000 samples), so
@@ -86,8 +83,7 @@ class _Images(Dataset):
     grey tiled to 3 channels (its Inception asserts 3; the MNIST classifier reads the first)."""
 
     def __init__(self, images: torch.Tensor):
-        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"expected uint8 images [N,1|3,H,W], got {images.dtype} {tuple(images.shape)}")
+        check_images(images)
         self.images = images.cpu()
 
     def __len__(self):
@@ -98,56 +94,7 @@ class _Images(Dataset):
         return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
-# ---------------------------------------------------------------- precision
-
-# The float32 precision switches of each backend (torch's newer per-backend API; the legacy
-# allow_tf32 flags must not be mixed with it). cuDNN convolutions default to TF32 on recent
-# NVIDIA GPUs (a 10-bit mantissa), which would make every *_mnist figure depend on the card.
-PRECISION_SWITCHES = (
-    ("cudnn.conv", lambda: torch.backends.cudnn.conv),
-    ("cuda.matmul", lambda: torch.backends.cuda.matmul),
-    ("mkldnn.conv", lambda: torch.backends.mkldnn.conv),
-    ("mkldnn.matmul", lambda: torch.backends.mkldnn.matmul),
-)
-FEATURE_PRECISION = "ieee"  # full float32
-
-
-@contextmanager
-def full_float32():
-    """Run feature extraction in full float32 on every device; restore the user's settings after."""
-    saved = {}
-    for name, backend in PRECISION_SWITCHES:
-        try:
-            saved[name] = backend().fp32_precision
-            backend().fp32_precision = FEATURE_PRECISION
-        except (AttributeError, RuntimeError):  # a backend this build of torch does not have
-            continue
-    try:
-        yield
-    finally:
-        for name, backend in PRECISION_SWITCHES:
-            if name in saved:
-                backend().fp32_precision = saved[name]
-
-
 # ---------------------------------------------------------------- torch-fidelity plumbing
-
-def images_digest(images: torch.Tensor) -> str:
-    data = images.detach().cpu().contiguous()
-    digest = hashlib.sha256(str((tuple(data.shape), str(data.dtype))).encode())
-    digest.update(data.numpy().tobytes())
-    return digest.hexdigest()
-
-
-def reference_cache_name(network_sha256: str, real_uint8: torch.Tensor, device: torch.device,
-                         prefix: str = "real") -> str:
-    """torch-fidelity's `input2_cache_name` for a real set under one feature network: the
-    network's sha256, the number of real images, a digest of their pixels, and the device
-    type and precision the features were computed in (float32 kernels differ between a CPU
-    and a GPU, so statistics from one are never reused by the other)."""
-    return (f"{prefix}-net{network_sha256[:16]}-n{len(real_uint8)}-img{images_digest(real_uint8)[:16]}"
-            f"-{torch.device(device).type}-fp32{FEATURE_PRECISION}")
-
 
 def _options(device: torch.device, cache_dir: Path | None, batch_size: int, **extra) -> dict:
     device = torch.device(device)
@@ -168,13 +115,12 @@ def _mnist_extractor(layers, options):
 
 
 def _extract(extractor, images: torch.Tensor, options: dict, cache_name: str | None = None) -> dict:
-    """torch-fidelity's feature extraction of uint8 images, cached under `cache_name`
-    (as its input 2) when given."""
-    with torch.random.fork_rng(devices=[]):
-        if cache_name is None:
-            return extract_featuresdict_from_input_id(1, extractor, input1=_Images(images), **options)
-        return extract_featuresdict_from_input_id_cached(
-            2, extractor, input2=_Images(images), input2_cache_name=cache_name, **options)
+    """Features of uint8 images, every layer of `extractor`; with `cache_name`, those of a
+    real set, cached under that name in `options`' cache folder."""
+    if cache_name is None:
+        return extract(extractor, images, options["batch_size"])
+    cache_dir = options["cache_root"] if options["cache"] else None
+    return reference_features(extractor, images, options["batch_size"], cache_dir, cache_name)
 
 
 @full_float32()
@@ -210,40 +156,56 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     """Every MNIST-classifier figure of docs/figures.md for one sample set.
 
     fid/kid/precision/recall on the 128-d features, IS on the logits, all by
-    torch-fidelity (KID: 100 subsets of min(1000, n) samples; precision/recall:
-    k=3 neighbourhoods; IS: 10 splits). modes_covered counts the classes that get
-    at least MODE_SHARE = 1% of the predicted labels; class_kl is KL(predicted class
-    histogram || uniform) in nats (ln 10 = 2.303 for a single class); confidence is
-    the mean max softmax probability. Real features are cached in `cache_dir`
-    (None: no cache) under `reference_cache_name`.
+    torch-fidelity's formulas (KID: 100 subsets of min(1000, n) samples;
+    precision/recall: k=3 neighbourhoods; IS: 10 splits). modes_covered counts the
+    classes that get at least MODE_SHARE = 1% of the predicted labels; class_kl is
+    KL(predicted class histogram || uniform) in nats (ln 10 = 2.303 for a single class);
+    confidence is the mean max softmax probability. The real set's features, FID
+    statistics and k-NN radii are cached in `cache_dir` (None: no cache) under
+    `reference_cache_name`.
     """
     name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES, LOGITS), options)
-    fake = _extract(extractor, fake_uint8, options)
-    with trusted_reference(cache_dir, name):
-        real = _extract(extractor, real_uint8, options, name)
-        real_stats = fid_featuresdict_to_statistics_cached(real, name, extractor, FEATURES, **options)
-    fid = fid_statistics_to_metric(fid_features_to_statistics(fake[FEATURES]), real_stats, False)
+    fake = extract(extractor, fake_uint8, MNIST_BATCH)
+    real = reference_features(extractor, real_uint8, MNIST_BATCH, cache_dir, name, (FEATURES,))[FEATURES]
+    real_stats = reference_statistics(extractor, FEATURES, real_uint8, MNIST_BATCH, cache_dir, name, real)
     # KID and precision/recall in float32: half the time of float64, and unlike FID
     # they are no small difference of large sums.
-    fake32, real32 = fake[FEATURES].float(), real[FEATURES].float()
-    subset = min(KID_SUBSET_SIZE, len(fake_uint8), len(real_uint8))
-    kid = kid_features_to_metric(fake32, real32, kid_subset_size=subset, **options)
-    prc = prc_features_to_metric(fake32, real32, **options)
-    isc = isc_features_to_metric(fake[LOGITS], splits=ISC_SPLITS)
+    fake32, real32 = fake[FEATURES].float(), real.float()
+    k, chunk = precision_recall.neighbourhood(options), precision_recall.chunk(options)
+    real_radii = reference_radii(real32, k, chunk, cache_dir, name, extractor, FEATURES)
+    kid, kid_std = kid_figures(fake32, real32, options)
+    precision, recall = precision_recall.precision_recall(fake32, real32, real_radii, k, chunk)
+    score, score_std = inception_score(fake[LOGITS])
     return {
-        "fid_mnist": fid[KEY_METRIC_FID],
-        "kid_mnist": kid[KEY_METRIC_KID_MEAN],
-        "kid_mnist_std": kid[KEY_METRIC_KID_STD],
-        "precision_mnist": prc[KEY_METRIC_PRECISION],
-        "recall_mnist": prc[KEY_METRIC_RECALL],
-        "is_mnist": isc[KEY_METRIC_ISC_MEAN],
-        "is_mnist_std": isc[KEY_METRIC_ISC_STD],
+        "fid_mnist": fid_figure(fake[FEATURES], real_stats),
+        "kid_mnist": kid,
+        "kid_mnist_std": kid_std,
+        "precision_mnist": precision,
+        "recall_mnist": recall,
+        "is_mnist": score,
+        "is_mnist_std": score_std,
         **class_figures(fake[LOGITS]),
         "n_fake": len(fake_uint8),
         "n_real": len(real_uint8),
     }
+
+
+def fid_figure(fake_features: torch.Tensor, real_stats: dict) -> float:
+    return fid_statistics_to_metric(fid_features_to_statistics(fake_features), real_stats, False)[KEY_METRIC_FID]
+
+
+def kid_figures(fake32: torch.Tensor, real32: torch.Tensor, options: dict) -> tuple[float, float]:
+    """KID's mean and standard deviation over torch-fidelity's subsets."""
+    subset = min(KID_SUBSET_SIZE, len(fake32), len(real32))
+    kid = kid_features_to_metric(fake32, real32, kid_subset_size=subset, **options)
+    return kid[KEY_METRIC_KID_MEAN], kid[KEY_METRIC_KID_STD]
+
+
+def inception_score(logits: torch.Tensor) -> tuple[float, float]:
+    isc = isc_features_to_metric(logits, splits=ISC_SPLITS)
+    return isc[KEY_METRIC_ISC_MEAN], isc[KEY_METRIC_ISC_STD]
 
 
 @full_float32()
@@ -254,11 +216,8 @@ def fid_mnist(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES,), options)
     name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
-    fake = _extract(extractor, fake_uint8, options)
-    with torch.random.fork_rng(devices=[]), trusted_reference(cache_dir, name):
-        real_stats = fid_input_id_to_statistics_cached(
-            2, extractor, FEATURES, input2=_Images(real_uint8), input2_cache_name=name, **options)
-    return fid_statistics_to_metric(fid_features_to_statistics(fake[FEATURES]), real_stats, False)[KEY_METRIC_FID]
+    fake = extract(extractor, fake_uint8, MNIST_BATCH)
+    return fid_figure(fake[FEATURES], reference_statistics(extractor, FEATURES, real_uint8, MNIST_BATCH, cache_dir, name))
 
 
 def inception_has_logits(weights_path: Path) -> bool:
