@@ -42,9 +42,10 @@ def brute_distances(queries, reference):
 # ---------------------------------------------------------------- nearest neighbours
 
 @pytest.mark.parametrize("dim", [3, 128, 784])
-def test_nearest_distances_match_brute_force(dim):
+@pytest.mark.parametrize("m", [700, 2_500])  # below and above the size searched by groups
+def test_nearest_distances_match_brute_force(dim, m):
     queries = gaussian(300, dim, 0, shift=4.0).float()  # ReLU-like offset: large norms, small gaps
-    reference = gaussian(700, dim, 1, shift=4.0).float()
+    reference = gaussian(m, dim, 1, shift=4.0).float()
     reference[100:140] = queries[:40]  # exact copies
     reference[200:210] = reference[200]  # duplicate reference points (ties)
     queries[40] = reference[200]
@@ -65,20 +66,19 @@ def test_k_smallest_distances_match_brute_force():
     assert (distances[:, 1:] >= distances[:, :-1]).all()
 
 
-def test_neighbours_closer_than_float32_resolves_are_ordered_exactly():
-    # 60 reference points at distances 10 + 1e-6 i from each query, shuffled: float32 cannot
-    # tell them apart (its error here is ~1e-4), so the screen's candidates are arbitrary and
-    # the row must be decided by the exact fallback.
+@pytest.mark.parametrize("k, ring", [(3, 60), (1, 3_000), (2, 3_000)])
+def test_neighbours_closer_than_float32_resolves_are_ordered_exactly(k, ring):
+    # `ring` reference points at distances 10 + 1e-6 i from the query, shuffled: float32
+    # cannot tell them apart (its error here is ~1e-4), so the screen's candidates are
+    # arbitrary and the row must be decided on exact distances.
     generator = torch.Generator().manual_seed(4)
-    directions = torch.nn.functional.normalize(torch.randn(60, 32, generator=generator, dtype=torch.float64), dim=1)
-    order = torch.randperm(60, generator=generator)
-    radii = 10 + 1e-6 * order.double()
-    queries = gaussian(5, 32, 5)
-    reference = torch.cat([queries[0] + directions * radii[:, None], gaussian(100, 32, 6, shift=50.0)])
-    distances, indices = smallest_distances(queries[:1], reference, k=3)
-    torch.testing.assert_close(distances[0], torch.tensor([10.0, 10 + 1e-6, 10 + 2e-6], dtype=torch.float64),
-                               rtol=0, atol=1e-9)
-    assert indices[0].tolist() == [int((order == i).nonzero()) for i in range(3)]
+    directions = torch.nn.functional.normalize(torch.randn(ring, 32, generator=generator, dtype=torch.float64), dim=1)
+    order = torch.randperm(ring, generator=generator)
+    query = gaussian(1, 32, 5)
+    reference = torch.cat([query + directions * (10 + 1e-6 * order.double())[:, None], gaussian(100, 32, 6, shift=50.0)])
+    distances, indices = smallest_distances(query, reference, k=k)
+    torch.testing.assert_close(distances[0], 10 + 1e-6 * torch.arange(k, dtype=torch.float64), rtol=0, atol=1e-9)
+    assert indices[0].tolist() == [int((order == i).nonzero()) for i in range(k)]
 
 
 def test_kth_neighbour_radii_are_prdcs():
