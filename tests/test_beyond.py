@@ -309,7 +309,7 @@ def mnist_views(mnist):
     with the seeded draws the calibration uses: 10,000 training digits to play a generator
     that copies, and the test digits split in two halves (one held out, one played)."""
     from bench.eval.classifier import load_classifier
-    from bench.eval.quality import full_float32
+    from bench.eval.features import full_float32
 
     model = load_classifier("cpu")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from bench.eval.absent import at_least, features, same_width
-from bench.eval.quality import full_float32
+from bench.eval.features import full_float32
 
 # Elements of one float32 block of squared distances (128 MiB): rows per chunk = this / M.
 BLOCK_ELEMENTS = 1 << 25
