@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.options import base_type, declared, type_problem
-from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, best_figure
+from bench.report.figures import BEYOND, BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, best_figure
 from bench.report.loading import SOURCE_KEY, load_records
 from bench.report.summary import dataset_of, figure_range, seed_stats
 from bench.train.settings import RunSettings
@@ -55,7 +55,7 @@ def load_runs(path) -> pd.DataFrame:
 
 # The report's figures by column, with the values each can take (seed_stats clips an interval to them).
 FIGURES = {f"{section}.{figure.key}": figure for section, figures in (
-    ("metrics", QUALITY + tuple(map(best_figure, QUALITY))), ("systems", SYSTEMS), ("budget", BUDGET),
+    ("metrics", QUALITY + BEYOND + tuple(map(best_figure, QUALITY + BEYOND))), ("systems", SYSTEMS), ("budget", BUDGET),
     ("convergence", CONVERGENCE)) for figure in figures}
 
 

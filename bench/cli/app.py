@@ -263,9 +263,11 @@ def eval_command(
     step = payload["state"]["best"]["step"] if best else payload["state"]["step"]
     data = data_spec.load(data_dir)
     evaluator = Evaluator.for_run(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, target, data_dir,
-                                  data["reference_images"], inception_samples=inception_samples)
+                                  data["reference_images"], inception_samples=inception_samples,
+                                  train_images=data["train_images"])
     with use_device(target):
         metrics, seconds = evaluator.final(G, samples)
+    details = metrics.pop("beyond_fid", None)
     table = Table(title=escape(f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} "
                                f"({seconds:.1f} s)"))
     table.add_column("metric")
@@ -278,7 +280,8 @@ def eval_command(
     console.print(table)
     if out:
         write_json_atomic(out, {"run_id": payload["run_id"], "generator": "best" if best else "last", "step": step,
-                                "eval_s": seconds, "feature_nets": evaluator.feature_nets(), "metrics": metrics})
+                                "eval_s": seconds, "feature_nets": evaluator.feature_nets(), "metrics": metrics,
+                                "beyond_fid": details})
 
 
 @app.command()

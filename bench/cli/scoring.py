@@ -106,6 +106,7 @@ def score(settings: ScoreSettings):
         return
     record = external_record(name, samples, scored.metrics, dataset, device, scored.seconds, reference,
                              {"mnist_classifier_sha256": CLASSIFIER_SHA256})
+    record["beyond_fid"] = scored.beyond_fid
     path = write_external(record, settings.out)
     errors.print(f"record: {path}", markup=False, highlight=False, soft_wrap=True)
     if settings.fmt == "table":

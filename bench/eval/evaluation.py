@@ -20,6 +20,7 @@ from bench.data.datasets import Dataset
 from bench.errors import BenchError
 from bench.presets import Preset
 from bench.eval import CLASSIFIER_SHA256, fid_mnist, inception_metrics, inception_weights, mnist_metrics, sample_uint8
+from bench.eval.classifier import FEATURES
 from bench.eval.stacked import fid_stacked, stacked_metrics
 
 CURVE_SEED = 10_000  # latents of the curve point at a step come from seed curve_seed(step)
@@ -66,6 +67,13 @@ class Evaluator:
     inception_samples: int | None = None  # None: the preset's choice
     inception: dict = field(default_factory=dict)  # sha256 and source of the Inception weights used
     curve_samples: int | None = None  # None: the preset's eval_samples
+    # The dataset's training images (uint8 [N,C,28,28]): the figures beyond FID measure how
+    # near samples lie to them. None: those figures are absent.
+    train_images: torch.Tensor | None = None
+    nearest_pairs: torch.Tensor | None = None  # the last final evaluation's copy grid (sample, training image)*16
+    # The copy rate in pixels, a second view: a 10,000 x 60,000 search in 784-d, about 20 s on
+    # 2 cores, so `gan-bench score` computes it and a run's final evaluation does not.
+    pixel_copies: bool = False
 
     @classmethod
     def for_run(cls, z_dim: int, preset: Preset, dataset: Dataset, device: torch.device, data_dir: Path | None,
@@ -92,8 +100,11 @@ class Evaluator:
     def score(self, fake: torch.Tensor, inception: bool = True) -> dict:
         """Every figure of the final evaluation for uint8 samples [N,C,28,28], wherever they came
         from: a run's generator, or `gan-bench score`'s arrays, images and plug-ins."""
-        metrics = SCORING[self.dataset.name].final(fake, self.reference_images, self.device, self.cache_dir)
+        features: dict = {}  # the samples' classifier features, which MNIST's figures hand on
+        extra = {"features_out": features} if self.dataset.name == "mnist" else {}
+        metrics = SCORING[self.dataset.name].final(fake, self.reference_images, self.device, self.cache_dir, **extra)
         metrics["absent"] = {}
+        self.beyond_fid(fake, features.get(FEATURES), metrics)
         n_inception, why_not = self.inception_plan()
         if n_inception and inception:
             try:
@@ -110,6 +121,43 @@ class Evaluator:
         elif inception:
             metrics["absent"].update(fid_inception=why_not, is_inception=why_not)
         return metrics
+
+    def beyond_fid(self, fake: torch.Tensor, fake_features: torch.Tensor | None, metrics: dict) -> None:
+        """The figures beyond FID (bench/eval/beyond.py) into `metrics`, their details under
+        metrics["beyond_fid"], or each absent with its reason."""
+        from bench.eval.beyond import BEYOND_KEYS, beyond_figures, beyond_reference
+
+        if self.dataset.name != "mnist":
+            reason = f"not computed on {self.dataset.name}: the figures beyond FID are MNIST's so far"
+            metrics["absent"].update({key: reason for key in BEYOND_KEYS})
+            return
+        if self.train_images is None:
+            metrics["absent"].update({key: "no training images given to compare with" for key in BEYOND_KEYS})
+            return
+        reference = beyond_reference(self.train_images, self.reference_images, self.real_features("train"),
+                                     self.real_features("real"), self.device, self.cache_dir)
+        figures, details, absent = beyond_figures(fake, fake_features, reference, pixels=self.pixel_copies)
+        if "nearest" in details:  # each sample beside its nearest training image, for the copy grid
+            pairs = zip(details["nearest"]["sample"], details["nearest"]["train"])
+            self.nearest_pairs = torch.stack([image for i, j in pairs
+                                              for image in (fake[i].cpu(), self.train_images[j].cpu())])
+        metrics.update(figures)
+        metrics["absent"].update(absent)
+        metrics["beyond_fid"] = details
+
+    def real_features(self, which: str) -> torch.Tensor:
+        """The classifier features of the training ("train") or reference ("real") images, cached
+        in `cache_dir` beside the reference statistics."""
+        from bench.eval.classifier import FEATURES, LOGITS
+        from bench.eval.features import full_float32, reference_cache_name, reference_features
+        from bench.eval.quality import MNIST_BATCH, _mnist_extractor, _options
+
+        images = self.train_images if which == "train" else self.reference_images
+        options = _options(self.device, self.cache_dir, MNIST_BATCH)
+        name = reference_cache_name(CLASSIFIER_SHA256, images, self.device, prefix=which)
+        with torch.random.fork_rng(devices=[]), full_float32():
+            extractor = _mnist_extractor((FEATURES, LOGITS), options)
+            return reference_features(extractor, images, MNIST_BATCH, self.cache_dir, name, (FEATURES,))[FEATURES]
 
     def inception_plan(self) -> tuple[int, str]:
         """How many samples fid_inception gets, and the reason recorded when none."""

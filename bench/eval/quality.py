@@ -152,7 +152,7 @@ def class_figures(logits: torch.Tensor) -> dict:
 
 @full_float32()
 def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: torch.device,
-                  cache_dir: Path | None) -> dict:
+                  cache_dir: Path | None, features_out: dict | None = None) -> dict:
     """Every MNIST-classifier figure of docs/figures.md for one sample set.
 
     fid/kid/precision/recall on the 128-d features, IS on the logits, all by
@@ -162,12 +162,15 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     KL(predicted class histogram || uniform) in nats (ln 10 = 2.303 for a single class);
     confidence is the mean max softmax probability. The real set's features, FID
     statistics and k-NN radii are cached in `cache_dir` (None: no cache) under
-    `reference_cache_name`.
+    `reference_cache_name`. `features_out`, when given, receives the samples' features
+    (the figures beyond FID reuse them rather than extract them again).
     """
     name = reference_cache_name(classifier.CLASSIFIER_SHA256, real_uint8, device)
     options = _options(device, cache_dir, MNIST_BATCH)
     extractor = _mnist_extractor((FEATURES, LOGITS), options)
     fake = extract(extractor, fake_uint8, MNIST_BATCH)
+    if features_out is not None:
+        features_out.update(fake)
     real = reference_features(extractor, real_uint8, MNIST_BATCH, cache_dir, name, (FEATURES,))[FEATURES]
     real_stats = reference_statistics(extractor, FEATURES, real_uint8, MNIST_BATCH, cache_dir, name, real)
     # KID and precision/recall in float32: half the time of float64, and unlike FID

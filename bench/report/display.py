@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 
-from bench.report.figures import BUDGET, CLIPPED_MARK, CLIPPED_NOTE, CONVERGENCE, STATUSES, SYSTEMS, Figure
+from bench.report.figures import (
+    BEYOND, BUDGET, CLIPPED_MARK, CLIPPED_NOTE, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure,
+)
 from bench.report.loading import dig, is_number
 from bench.report.study import Study
 from bench.report.summary import (
@@ -29,6 +31,12 @@ def format_figure(row, figure: Figure, prefix: str = "") -> str:
     return f"{mean} ± {std} [{lo}, {hi}]"
 
 
+BEYOND_NOTE = ("What FID misses, on the last generator (docs/figures.md, Beyond FID): the copy rate (share of "
+               "samples nearer to a training digit than 99 % of unseen test digits are; 0.01 for unseen real "
+               "data, 1 for copies), C_T (Meehan et al. 2020: below 0 copying, near 0 like unseen data, above 0 "
+               "under-fitting), density and coverage (Naeem et al. 2020, k = 5: about 1 and 0.97 for real data) "
+               "and FID∞ (Chong & Forsyth 2020: FID without its 1/N bias). Mean ± standard deviation [95% "
+               "t-interval] over training seeds.")
 EXTERNAL_PREFIX = "external:"  # the variant name of a `gan-bench score` record
 
 
@@ -70,8 +78,10 @@ def runs_cell(row) -> str:
     return ", ".join(f"{row[f'n_{s}']} {s}" for s in STATUSES if row[f"n_{s}"] or s == "ok")
 
 
-def quality_table(summary: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    figures = present_figures(records)
+def quality_table(summary: pd.DataFrame, records: list[dict], group=None) -> pd.DataFrame:
+    """The quality figures (`group`: BEYOND for the figures beyond FID) of each row."""
+    group = QUALITY if group is None else group
+    figures = [f for f in present_figures(records) if f in group]
     table = pd.DataFrame({"variant": summary["variant"], "runs": summary.apply(runs_cell, axis=1)})
     for figure in figures:
         table[figure.label] = summary.apply(format_figure, axis=1, figure=figure)
@@ -252,6 +262,9 @@ class Report:
                         f"seeds; ok runs only. ↓ lower is better, ↑ higher is better. {CLIPPED_NOTE}",
              quality_table(self.summary, self.compared)),
         ]
+        beyond = quality_table(self.summary, self.compared, BEYOND)
+        if len(beyond.columns) > 2:
+            tables.append(("Beyond FID", BEYOND_NOTE, beyond))
         best = trained_rows(best_table(self.summary, self.compared))
         if len(best.columns) > 2:
             tables.append(("Quality at the best curve point",

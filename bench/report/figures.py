@@ -44,6 +44,18 @@ QUALITY = (
     Figure("digit_confidence", "digit confidence ↑", dataset="stacked-mnist", lo=0.1, hi=1.0),
     Figure("fid_inception", "FID (Inception) ↓", "{:.2f}"),
 )
+# What FID misses (bench/eval/beyond.py, docs/figures.md "Beyond FID"): copies of the training
+# set, density and coverage, FID without its sample-size bias. Their own table in a report.
+BEYOND = (
+    Figure("copy_rate_mnist", "copy rate ↓", hi=1.0),
+    Figure("copy_rate_pixels", "copy rate, pixels ↓", hi=1.0),
+    # C_T is a weighted mean of z-scores: below 0 copying, near 0 like unseen data, above 0 under-fitting.
+    Figure("ct_mnist", "C_T (0: like unseen data)", "{:.2f}", lo=-math.inf),
+    Figure("density_mnist", "density (1: like real)"),
+    Figure("coverage_mnist", "coverage ↑", hi=1.0),
+    # The intercept of a line fitted to FIDs at several N: a little below 0 where the samples are real.
+    Figure("fid_mnist_inf", "FID∞ (MNIST) ↓", "{:.2f}", lo=-math.inf),
+)
 SYSTEMS = (
     Figure("train_images_per_s", "images/s ↑", "{:.0f}"),
     Figure("step_ms_p50", "step p50 (ms) ↓", "{:.2f}"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.devices import identity_slug
 from bench.errors import BenchError
 from bench.records import READABLE_SCHEMAS, SEARCH, STUDY_PHASES, config_hash
-from bench.report.figures import BUDGET, QUALITY, STATUSES, SYSTEMS, metric_keys
+from bench.report.figures import BEYOND, BUDGET, QUALITY, STATUSES, SYSTEMS, metric_keys
 
 SOURCE_KEY = "_source"  # added by load_records: the JSON file a record came from
 
@@ -120,7 +120,7 @@ def record_problem(record) -> str | None:
         value = dig(record, *keys)
         if value is not None and not check(value):
             return f"'{'.'.join(keys)}' must be {what}, got {value!r:.60}"
-    for section, names in (("metrics", metric_keys(QUALITY)), ("systems", metric_keys(SYSTEMS)),
+    for section, names in (("metrics", metric_keys(QUALITY + BEYOND)), ("systems", metric_keys(SYSTEMS)),
                            ("budget", metric_keys(BUDGET))):
         for name in names:
             value = dig(record, section, name)

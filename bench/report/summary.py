@@ -14,7 +14,7 @@ from scipy import stats
 
 from bench.data.datasets import get_dataset
 from bench.errors import BenchError
-from bench.report.figures import BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure, best_figure
+from bench.report.figures import BEYOND, BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure, best_figure
 from bench.report.loading import dig, is_number, recipe_labels
 
 CI_LEVEL = 0.95
@@ -163,7 +163,7 @@ def present_figures(records: list[dict]) -> tuple[Figure, ...]:
     """The dataset's own figures (records of one dataset only), and the others some ok run has."""
     ok = [r for r in records if r["status"] == "ok"]
     dataset = dataset_of(records[0]) if records else "mnist"
-    return tuple(f for f in QUALITY if f.dataset == dataset
+    return tuple(f for f in QUALITY + BEYOND if f.dataset == dataset
                  or (f.dataset is None and any(is_number(dig(r, "metrics", f.key)) for r in ok)))
 
 
@@ -172,7 +172,8 @@ def best_figures(records: list[dict]) -> tuple[Figure, ...]:
     run has them (records from before that have none)."""
     ok = [r for r in records if r["status"] == "ok"]
     return tuple(best for best in map(best_figure, present_figures(records))
-                 if any(is_number(dig(r, "metrics", best.key)) for r in ok))
+                 if any(is_number(dig(r, "metrics", best.key)) for r in ok) and best.key[:-len("_best")] not in
+                 {f.key for f in BEYOND})
 
 
 def summarise(records: list[dict]) -> pd.DataFrame:

@@ -37,6 +37,7 @@ FULL_EVALUATION = max(n for n, _ in NEEDS.values() if n < 129)
 class Scored:
     metrics: dict  # figures, `absent` (figure -> reason), n_fake and n_real
     seconds: float
+    beyond_fid: dict | None = None  # the figures beyond FID's details (the record's `beyond_fid`)
 
 
 def evaluator_for(dataset, device: torch.device, data_dir: Path | None, inception_samples: int):
@@ -46,7 +47,8 @@ def evaluator_for(dataset, device: torch.device, data_dir: Path | None, inceptio
     data = dataset.load(data_dir)
     # The preset only sets what a run would sample; score is told N and the Inception count itself.
     return Evaluator.for_run(64, PRESETS["quick"], dataset, device, data_dir, data["reference_images"],
-                             inception_samples=inception_samples)
+                             inception_samples=inception_samples, train_images=data["train_images"],
+                             pixel_copies=True)
 
 
 def class_only(images: torch.Tensor, device: torch.device) -> dict:
@@ -89,7 +91,8 @@ def score_samples(samples: Samples, dataset, device: torch.device, data_dir: Pat
             metrics["absent"][key] = f"{why} (N = {n})"
     if "n_inception" in metrics:
         metrics["absent"].pop("fid_inception", None)
-    return Scored(metrics, time.perf_counter() - began)
+    details = metrics.pop("beyond_fid", None)
+    return Scored(metrics, time.perf_counter() - began, details)
 
 
 def sample_generator(gen, n: int | None, seed: int | None, device: torch.device) -> tuple[Samples, int]:

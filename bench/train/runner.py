@@ -155,7 +155,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                             stats=f"{rate:,.0f} img/s  {losses}")
 
     evaluator = Evaluator.for_run(variant.hparams.z_dim, preset, dataset, plan.device, plan.data_dir,
-                                  data["reference_images"], curve_samples=rule.curve_samples if rule else None)
+                                  data["reference_images"], curve_samples=rule.curve_samples if rule else None,
+                                  train_images=data["train_images"])
     hooks = Hooks(on_log=on_log, evaluate=evaluator.curve, checkpoint_path=plan.checkpoints_dir / f"{run_id}.pt",
                   checkpoint_meta={"run_id": run_id, "config_hash": cfg_hash, "config": described,
                                    "device_slug": device_slug(plan.device), "history": history},
@@ -177,6 +178,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                 progress.update(task, stats="final evaluation")
             with memory.window("eval"):
                 metrics, eval_s = evaluator.final(state.G)
+                record["beyond_fid"] = metrics.pop("beyond_fid", None)
+                save_copy_grid(evaluator, plan.runs_dir / f"{run_id}.copies.png")
                 best, best_eval_s = score_best(variant, state, evaluator, metrics)
             outcome["systems"]["eval_s"] += eval_s + best_eval_s
             metrics.update(best.pop("metrics", {}))
@@ -188,7 +191,8 @@ def run_one(variant: Variant, seed: int, plan: RunPlan, data: dict, progress: Pr
                       feature_nets=evaluator.feature_nets(),
                       time_to_fid=time_to_fid(outcome["curve"], dataset.fid_threshold(preset), dataset.fid_key),
                       budget=budget_counts(config, outcome["steps_done"]),
-                      paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path)})
+                      paths={"samples": f"{run_id}.png", "checkpoint": str(hooks.checkpoint_path),
+                             **({"copies": f"{run_id}.copies.png"} if evaluator.nearest_pairs is not None else {})})
         if config.rule is not None:
             record["convergence"] = convergence.section(
                 config.rule, outcome["stopped"] or outcome["status"], record["budget"], len(train_images),
@@ -252,6 +256,14 @@ def score_best(variant: Variant, state, evaluator: Evaluator, last_metrics: dict
     rescored = {f"{k}_best": v for k, v in metrics.items()
                 if k not in NOT_RESCORED and not k.endswith("_std") and isinstance(v, (int, float))}
     return {**where, "same_as_last": state.best["step"] == state.step, "metrics": rescored}, seconds
+
+
+def save_copy_grid(evaluator: Evaluator, path: Path) -> None:
+    """The final samples nearest to a training image, each beside that image (two columns a pair)."""
+    from torchvision.utils import save_image
+
+    if evaluator.nearest_pairs is not None:
+        save_image(evaluator.nearest_pairs.float() / 255.0, path, nrow=8, padding=2, pad_value=0.5)
 
 
 def keep_generators(runs_dir: Path, run_id: str, state, config: dict) -> dict:
