@@ -95,6 +95,101 @@ def test_a_damaged_cache_file_is_recomputed_to_the_same_figure(tmp_path, real_an
     assert cache.usable(cache.read(stat_file)) and not marker.exists()
 
 
+REFERENCE_FILES = ["features-128", "stat-fid-128", "prc-neighbours-128"]
+
+
+def damaged(item, damage: str):
+    """The cached item with the wrong shape or a non-finite value."""
+    if isinstance(item, dict):
+        if damage == "wrong shape":
+            return {"mu": item["mu"][:-1], "sigma": item["sigma"][:-1, :-1]}
+        return {"mu": np.full_like(item["mu"], np.nan), "sigma": item["sigma"]}
+    if damage == "wrong shape":
+        return item[:, :-1].clone()  # a column short: another width, or another k for the radii
+    out = item.clone()
+    out[0, -1] = float("inf") if damage == "not finite" else -1.0
+    return out
+
+
+# A distance below 0 is the one impossible value a check can see; features and statistics
+# may take any sign.
+DAMAGES = [(kind, damage) for kind in REFERENCE_FILES for damage in ("truncated", "wrong shape", "not finite", "hostile")]
+DAMAGES.append(("prc-neighbours-128", "negative"))
+
+
+@pytest.mark.parametrize(("kind", "damage"), DAMAGES)
+def test_a_damaged_reference_file_is_recomputed_by_mnist_metrics(tmp_path, real_and_fake, kind, damage):
+    """Every file of the real set that mnist_metrics reads (features, FID statistics, k-NN
+    distances) is checked as data: a bad one is replaced and the figures do not move."""
+    real, fake = real_and_fake
+    folder = tmp_path / "fid-cache"
+    first = quality.mnist_metrics(fake, real, CPU, folder)
+    (path,) = folder.glob(f"*-{kind}.pt")
+    sound = cache.read(path)
+    marker = tmp_path / "marker"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "hostile":
+        path.write_bytes(pickle.dumps(RunsCode(marker), protocol=2))
+    else:
+        torch.save(damaged(sound, damage), path)
+    assert quality.mnist_metrics(fake, real, CPU, folder) == first
+    again = cache.read(path)
+    if isinstance(sound, dict):
+        assert all(np.array_equal(again[key], sound[key]) for key in ("mu", "sigma"))
+    else:
+        assert torch.equal(again, sound)
+    assert not marker.exists()
+
+
+def test_a_reference_cached_by_torch_fidelity_is_read_as_it_stands(tmp_path, real_and_fake):
+    """Caches written before gan-bench read them itself (torch-fidelity's own files, same
+    names) are used, not recomputed, and give the figures of a fresh computation."""
+    from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached
+    from torch_fidelity.utils import extract_featuresdict_from_input_id_cached
+
+    from bench.eval.classifier import CLASSIFIER_SHA256, FEATURES, LOGITS
+
+    real, fake = real_and_fake
+    folder = tmp_path / "fid-cache"
+    name = quality.reference_cache_name(CLASSIFIER_SHA256, real, CPU)
+    options = quality._options(CPU, folder, quality.MNIST_BATCH)
+    extractor = quality._mnist_extractor((FEATURES, LOGITS), options)
+    with quality.full_float32():
+        theirs = extract_featuresdict_from_input_id_cached(2, extractor, input2=quality._Images(real),
+                                                           input2_cache_name=name, **options)
+        fid_featuresdict_to_statistics_cached(theirs, name, extractor, FEATURES, **options)
+    written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    assert len(written) == 3  # features of both layers and the FID statistics
+    figures = quality.mnist_metrics(fake, real, CPU, folder)
+    assert all(path.stat().st_mtime_ns == written[path.name] for path in folder.iterdir() if path.name in written)
+    assert {path.name for path in folder.iterdir()} - set(written) == {f"{name}-{extractor.get_name()}-prc-neighbours-128.pt"}
+    assert figures == quality.mnist_metrics(fake, real, CPU, None)
+    assert quality.fid_mnist(fake, real, CPU, folder) == figures["fid_mnist"]
+
+
+def test_reading_the_cache_inside_torch_fidelity_loads_keeps_its_globals(tmp_path):
+    """gan-bench reads cached features while torch-fidelity's loads are held to weights-only
+    (Stacked MNIST): its own read must leave the numpy globals torch-fidelity needs allowed."""
+    path = tmp_path / "stats.pt"
+    torch.save(stats(), path)
+    with cache.weights_only_loads():
+        cache.read(path)
+        assert set(cache.NUMPY_GLOBALS) <= set(torch.serialization.get_safe_globals())
+        torch.load(path, weights_only=False)  # what torch-fidelity asks for
+
+
+def test_a_cached_stacked_reference_gives_the_figures_of_a_fresh_one(tmp_path):
+    from bench.eval import stacked
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (48, 3, 28, 28), generator=generator, dtype=torch.uint8)
+    fake = torch.randint(0, 256, (40, 3, 28, 28), generator=generator, dtype=torch.uint8)
+    fresh = stacked.stacked_metrics(fake, real, CPU, None)
+    assert stacked.stacked_metrics(fake, real, CPU, tmp_path) == fresh  # computed and cached
+    assert stacked.stacked_metrics(fake, real, CPU, tmp_path) == fresh  # read back
+
+
 def test_torch_fidelity_itself_reads_weights_only_inside(tmp_path):
     marker = tmp_path / "marker"
     path = tmp_path / "x.pt"

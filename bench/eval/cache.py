@@ -33,7 +33,11 @@ NUMPY_GLOBALS = [_NUMPY_CORE.multiarray._reconstruct, np.ndarray, np.dtype, type
 
 
 def read(path: Path):
-    with warnings.catch_warnings(), torch.serialization.safe_globals(NUMPY_GLOBALS):
+    # Only the globals not yet allowed: leaving torch's safe_globals removes what it added,
+    # which would strip them from an enclosing `weights_only_loads` that torch-fidelity reads under.
+    allowed = torch.serialization.get_safe_globals()
+    missing = [item for item in NUMPY_GLOBALS if item not in allowed]
+    with warnings.catch_warnings(), torch.serialization.safe_globals(missing):
         warnings.simplefilter("ignore")
         return torch.load(path, map_location="cpu", weights_only=True)
 
