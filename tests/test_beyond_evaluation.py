@@ -1,0 +1,83 @@
+"""The figures beyond FID inside gan-bench: every run's final evaluation, `gan-bench score`,
+the record, the report's Beyond FID table and the copy grid (small synthetic set; the
+calibration on real MNIST is tests/test_beyond.py's)."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.eval.beyond import BEYOND_KEYS, PIXELS_SKIPPED
+
+runner = CliRunner()
+
+
+def cli(*args):
+    return runner.invoke(app, list(map(str, args)))
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(small_mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("beyond-runs")
+    with small_mnist.pinned() as data_dir:
+        result = cli("run", "--variants", "dcgan,vanilla", "--preset", "tiny", "--device", "cpu", "--out", out,
+                     "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    return out, [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/*.json"))]
+
+
+def test_every_final_evaluation_has_each_figure_or_its_reason(tiny_runs):
+    out, records = tiny_runs
+    for record in records:
+        metrics = record["metrics"]
+        for key in BEYOND_KEYS:
+            assert (key in metrics) != (key in metrics["absent"]), key
+        assert 0 <= metrics["copy_rate_mnist"] <= 1 and 0 <= metrics["coverage_mnist"] <= 1
+        assert isinstance(metrics["ct_mnist"], float) and metrics["density_mnist"] >= 0
+        # 500 samples: too few for FID-infinity's line from 2,000; the pixel view is score's.
+        assert "more than 2000 samples" in metrics["absent"]["fid_mnist_inf"]
+        assert metrics["absent"]["copy_rate_pixels"] == PIXELS_SKIPPED
+        section = record["beyond_fid"]
+        assert section["ct"]["k"] == 50 and section["ct"]["tau_samples"] == 20
+        assert len(section["nearest"]["sample"]) == 16 and sorted(section["nearest"]["distance"]) == \
+            section["nearest"]["distance"]
+        assert (out / "runs" / record["env"]["device_slug"] / record["paths"]["copies"]).is_file()
+
+
+def test_the_report_has_a_beyond_fid_table(tiny_runs, tmp_path):
+    out, records = tiny_runs
+    result = cli("report", out, "--out", tmp_path, "--format", "md,csv")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "report.md").read_text()
+    beyond = text.split("## Beyond FID\n")[1].split("\n## ")[0]
+    assert "| dcgan |" in beyond and "copy rate" in beyond and "C_T" in beyond
+    quality = text.split("## Quality\n")[1].split("\n## ")[0]
+    assert "copy rate" not in quality
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "report.csv", comment="#")
+    assert {"copy_rate_mnist_mean", "ct_mnist_mean", "coverage_mnist_mean"} <= set(table.columns)
+
+
+def score(*args):
+    result = cli("score", *args, "--device", "cpu", "--format", "json", "--no-record")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout[result.stdout.index("["):result.stdout.rindex("]") + 1])
+    return {row["figure"]: row["value"] for row in rows}
+
+
+def test_training_images_read_as_copies_and_test_images_as_unseen(small_mnist_dir, tmp_path):
+    """The yardstick's calibration: the training set itself is all copies, in both views; the
+    held-out images are copied no more than the threshold lets 1 % of them be."""
+    from bench.data import assets
+
+    mnist = assets.load_mnist(small_mnist_dir)
+    np.save(tmp_path / "train.npy", mnist["train_images"].numpy())
+    np.save(tmp_path / "test.npy", mnist["test_images"].numpy())
+    train = score(tmp_path / "train.npy", "--data-dir", small_mnist_dir)
+    assert train["copy_rate_mnist"] == 1.0 and train["copy_rate_pixels"] == 1.0
+    test = score(tmp_path / "test.npy", "--data-dir", small_mnist_dir)
+    assert test["copy_rate_mnist"] <= 0.011 and test["copy_rate_pixels"] <= 0.011
+    assert test["coverage_mnist"] == 1.0  # each test point lies inside its own ball
