@@ -81,3 +81,32 @@ def test_training_images_read_as_copies_and_test_images_as_unseen(small_mnist_di
     test = score(tmp_path / "test.npy", "--data-dir", small_mnist_dir)
     assert test["copy_rate_mnist"] <= 0.011 and test["copy_rate_pixels"] <= 0.011
     assert test["coverage_mnist"] == 1.0  # each test point lies inside its own ball
+
+
+def test_every_table_at_the_real_data_count_starts_with_the_real_data_row(tiny_runs, small_mnist, tmp_path,
+                                                                          monkeypatch):
+    """The real-data score of the same dataset, classifier and N heads the quality tables."""
+    from bench.report import sets
+
+    out, records = tiny_runs
+    n = records[0]["metrics"]["n_fake"]
+    with small_mnist.pinned() as data_dir:
+        result = cli("score", "mnist:train", "--samples", n, "--name", "real-data", "--device", "cpu",
+                     "--data-dir", data_dir, "--out", tmp_path / "real")
+    assert result.exit_code == 0, result.output
+    (made,) = (tmp_path / "real").glob("runs/*/*.json")
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "real-data-mnist-test.json").write_text(made.read_text())
+    monkeypatch.setattr(sets, "REAL_DATA_DIR", shipped)
+    result = cli("report", out, "--out", tmp_path / "report", "--format", "md")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "report" / "report.md").read_text()
+    for title in ("Quality", "Beyond FID"):
+        rows = [line for line in text.split(f"## {title}\n")[1].split("\n## ")[0].splitlines()
+                if line.startswith("| ") and not line.startswith("| variant")]
+        assert rows[0].startswith("| external:real-data |") and len(rows) == 3, rows
+    assert "gan-bench score mnist:train --samples" in text
+    monkeypatch.setattr(sets, "REAL_DATA_DIR", tmp_path / "none")
+    result = cli("report", out, "--out", tmp_path / "plain", "--format", "md")
+    assert "real-data" not in (tmp_path / "plain" / "report.md").read_text()

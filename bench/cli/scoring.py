@@ -8,12 +8,10 @@ from bench.cli.app import app, clean_errors, console, emit, errors
 from bench.cli.settings import takes
 from bench.errors import BenchError
 from bench.report.tables import Column
+from bench.scoring.inputs import DATASET_IMAGES, dataset_samples
 from bench.scoring.settings import SampleSettings, ScoreSettings, StatsSettings
 
 GENERATOR_SUFFIX = ".safetensors"
-DATASET_IMAGES = {"mnist:test": ("mnist", "test_images"), "mnist:train": ("mnist", "train_images")}
-
-
 def value_text(value) -> str:
     return "-" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
 
@@ -53,12 +51,12 @@ def score(settings: ScoreSettings):
     """Score samples from anywhere with a run's final evaluation; write a record of kind external."""
     from bench.data.datasets import get_dataset
     from bench.scoring.inputs import parse_range, plugin_samples, read_samples
-    from bench.scoring.record import external_record, write_external
-    from bench.scoring.reference import check_reference, read_reference
-    from bench.scoring.score import sample_generator, score_samples
+    from bench.scoring.score import sample_generator
 
     value_range = parse_range(settings.value_range)
     device = resolve(settings)
+    if settings.input is not None and str(settings.input) in DATASET_IMAGES:
+        return score_dataset(settings, device)
     is_generator = settings.input is not None and settings.input.suffix == GENERATOR_SUFFIX
     if settings.input is None:
         if not settings.plugin or len(settings.plugin) != 1:
@@ -89,6 +87,28 @@ def score(settings: ScoreSettings):
         samples = read_samples(settings.input, dataset.shape[0], value_range, settings.key)
         limit = settings.samples or dataset.final_samples(_quick())
         samples.images = samples.images[:limit]
+    finish_score(settings, samples, dataset, device)
+
+
+def score_dataset(settings: ScoreSettings, device) -> None:
+    """Real images scored as if generated: what a perfect generator's figures are (`real data`)."""
+    from bench.data.datasets import get_dataset
+
+    name = DATASET_IMAGES[str(settings.input)][0]
+    if settings.dataset not in (None, name) or settings.value_range is not None or settings.seed is not None:
+        raise BenchError(f"{settings.input} is {name}'s own images: --dataset, --range and --seed do not apply")
+    samples = dataset_samples(str(settings.input), settings.data_dir)
+    dataset = get_dataset(name)
+    samples.images = samples.images[:settings.samples or dataset.final_samples(_quick())]
+    finish_score(settings, samples, dataset, device)
+
+
+def finish_score(settings: ScoreSettings, samples, dataset, device) -> None:
+    """Score `samples`, print the figures, write the record."""
+    from bench.scoring.record import external_record, write_external
+    from bench.scoring.reference import check_reference, read_reference
+    from bench.scoring.score import score_samples
+
     reference = None
     if settings.reference is not None:
         reference = read_reference(settings.reference)
@@ -122,18 +142,16 @@ def _quick():
 
 def stats_images(settings: StatsSettings):
     """The images `stats` describes: a dataset's own, or an input read as `score` reads it."""
-    from bench.data import assets
     from bench.data.datasets import get_dataset
     from bench.scoring.inputs import parse_range, read_samples
 
     if settings.input in DATASET_IMAGES:
-        name, key = DATASET_IMAGES[settings.input]
+        name = DATASET_IMAGES[settings.input][0]
         if settings.dataset not in (None, name):
             raise BenchError(f"{settings.input} is {name}'s, not {settings.dataset}")
         if settings.value_range is not None:
             raise BenchError("--range applies to float arrays only")
-        images = assets.load_mnist(settings.data_dir)[key]
-        return images, get_dataset(name)
+        return dataset_samples(settings.input, settings.data_dir).images, get_dataset(name)
     dataset = get_dataset(settings.dataset or "mnist")
     return read_samples(Path(settings.input), dataset.shape[0], parse_range(settings.value_range),
                         settings.key).images, dataset

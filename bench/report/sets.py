@@ -10,6 +10,7 @@ a budget label (from before there were labels) has its preset's budget.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -148,13 +149,51 @@ def place_external(sets: list["RecordSet"], external: list[dict]) -> list[dict]:
     alone = []
     for record in external:
         key, n = key_of(record), dig(record, "metrics", "n_fake")
-        homes = [s for s in sets if s.key["dataset"] == key["dataset"] and s.device == key["device slug"]
+        homes = [s for s in sets if not s.study and s.key["dataset"] == key["dataset"] and s.device == key["device slug"]
                  and all(s.key[k] in (None, key[k]) for k in COMPARABLE if "sha256" in k) and final_samples(s) == {n}]
         for home in homes:
             home.records.append(record)
         if not homes:
             alone.append(record)
     return alone
+
+
+# The score of real data (10,000 MNIST training digits scored as if generated, against the test
+# digits): the first row of every MNIST table at that sample count, so a reader sees what a
+# perfect generator scores. Made once per feature network by the command in its record
+# (`gan-bench score mnist:train --samples 10000 --name real-data`) and shipped with gan-bench.
+REAL_DATA_DIR = Path(__file__).parents[1] / "eval" / "reference"
+REAL_DATA = "external:real-data"
+
+
+def real_data_records() -> list[dict]:
+    """The shipped real-data scores, read as data (a file that is not a valid record is skipped)."""
+    from bench.report.loading import SOURCE_KEY, record_problem
+
+    found = []
+    for path in sorted(REAL_DATA_DIR.glob("real-data-*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record_problem(record) is None and record.get("variant") == REAL_DATA:
+            found.append({**record, SOURCE_KEY: str(path)})
+    return found
+
+
+def with_real_data(sets: list[RecordSet]) -> list[RecordSet]:
+    """Each set of trained runs gets the real-data row that compares with it: the same dataset,
+    classifier and sample count (any machine: real data's figures are no machine's speed)."""
+    shipped = real_data_records()
+    for s in sets:
+        if s.study or any(r["variant"] == REAL_DATA for r in s.records) or all(is_external(r) for r in s.records):
+            continue  # a study ranks its own configurations; a set of scores alone has nothing to head
+        real = next((r for r in shipped if dataset_of(r) == s.key["dataset"] and final_samples(s) ==
+                     {dig(r, "metrics", "n_fake")} and s.key["MNIST classifier sha256"] in
+                     (None, dig(r, "feature_nets", "mnist_classifier_sha256"))), None)
+        if real is not None:
+            s.records.insert(0, real)
+    return sets
 
 
 def split_sets(records: list[dict]) -> list[RecordSet]:

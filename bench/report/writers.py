@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
 from bench.report.display import Report
 from bench.report.loading import SOURCE_KEY, dig, load_records
-from bench.report.sets import RecordSet, filter_flags, select, set_dirs, split_sets
+from bench.report.sets import RecordSet, filter_flags, select, set_dirs, split_sets, with_real_data
 from bench.report.study import build_study
 from bench.report.summary import (
     check_comparable, consistency_warnings, dataset_of, fid_key_of, group_by_variant, pairwise_fid, problem_runs, summarise,
@@ -277,7 +277,7 @@ def write_reports(results_dir, formats=FORMATS, out_dir=None, filters: dict | No
     """
     results_dir, formats, filters = Path(results_dir), parse_formats(formats), filters or {}
     records, warnings = load_checked(results_dir, warn)
-    sets = split_sets(select(records, filters))
+    sets = with_real_data(split_sets(select(records, filters)))
     slugs = {r["env"]["device_slug"] for r in records}
     base = Path(out_dir) if out_dir is not None else records_root(results_dir, slugs) / "reports"
     written = []

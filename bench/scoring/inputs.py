@@ -67,7 +67,10 @@ def as_images(array: np.ndarray, channels: int, value_range: tuple[float, float]
         raise BenchError(f"{what} has {array.shape[1]} channel(s), this dataset's images {channels}{hint}")
     if len(array) < 2:
         raise BenchError(f"{what} holds {len(array)} image(s); scoring needs at least 2")
-    return torch.from_numpy(np.ascontiguousarray(to_uint8(array, value_range, what)))
+    # Standard strides, whatever the array's (numpy keeps odd strides on size-1 axes, and torch
+    # picks its convolution kernels, and so the features' last bits, by strides).
+    return torch.from_numpy(np.ascontiguousarray(to_uint8(array, value_range, what))).clone(
+        memory_format=torch.contiguous_format)
 
 
 def to_uint8(array: np.ndarray, value_range: tuple[float, float] | None, what: str) -> np.ndarray:
@@ -201,6 +204,20 @@ def read_archive(path: Path, channels: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- what the command reads
+
+# A dataset's own images, by name: the real data every figure is calibrated on.
+DATASET_IMAGES = {"mnist:test": ("mnist", "test_images"), "mnist:train": ("mnist", "train_images")}
+
+
+def dataset_samples(spec: str, data_dir=None) -> Samples:
+    """`mnist:train` or `mnist:test`: the fetched MNIST images, checked against their pins."""
+    from bench.data import assets
+    from bench.eval.features import images_digest
+
+    name, key = DATASET_IMAGES[spec]
+    images = assets.load_mnist(data_dir)[key]
+    return Samples(images, {"kind": "dataset", "name": spec, "bytes": images.numel(),
+                            "sha256": images_digest(images)})
 
 def read_samples(path: Path, channels: int, value_range=None, key: str | None = None) -> Samples:
     """Images from an array file, a folder or a .zip of PNG/JPEG images, with the input's
