@@ -94,7 +94,8 @@ def save_generator(path: Path, state: dict[str, torch.Tensor], run_id: str, whic
     # One metadata entry holding sorted JSON: safetensors writes several entries in a random
     # order, and a run's files must be byte-identical when its computation is.
     atomic_write(path, save(tensors, metadata={HEADER_ENTRY: json.dumps(header, sort_keys=True)}))
-    return {"file": Path(path).name, "sha256": file_sha256(path), "step": step}
+    return {"file": Path(path).name, "sha256": file_sha256(path), "step": step,
+            "tensors_sha256": header["tensors_sha256"]}
 
 
 def header_problem(header) -> str | None:

@@ -35,7 +35,8 @@ STUDY_PHASES = (SEARCH, RERUN_BEST)
 
 # Keys whose values depend on the clock or the moment, not on the computation.
 # Everything else in a CPU record is a pure function of (code, config, seed).
-TIMING_KEYS = ("run_id", "started_at", "finished_at", "systems", "paths", "history")
+# The generator files' names and sha256s carry the run id (a timestamp), as paths do.
+TIMING_KEYS = ("run_id", "started_at", "finished_at", "systems", "paths", "history", "generators")
 CURVE_TIMING_KEYS = ("train_s",)
 
 
@@ -107,6 +108,10 @@ def deterministic_view(record: dict) -> dict:
     view = {k: v for k, v in record.items() if k not in TIMING_KEYS}
     view["curve"] = [{k: v for k, v in point.items() if k not in CURVE_TIMING_KEYS} for point in record["curve"]]
     view["env"] = {k: v for k, v in record["env"].items() if k != "git"}
+    # A generator file's weights are computation; its name and the file's digest carry the run id.
+    if isinstance(record.get("generators"), dict):
+        view["generators"] = {which: {k: v for k, v in entry.items() if k in ("step", "tensors_sha256")}
+                              for which, entry in record["generators"].items() if isinstance(entry, dict)}
     # The step and images of these are computation; their training seconds are not.
     for section in ("time_to_fid", "best", "convergence"):
         if isinstance(record.get(section), dict):
