@@ -12,7 +12,6 @@ the exact fallback of the neighbour search, which real data needs no more often.
 test runs once, at a fifth of the sizes, and checks what it computed.
 """
 
-import os
 import time
 
 import pytest
@@ -22,18 +21,9 @@ from bench.eval.copies import copy_rate, copy_reference, copying_reference, data
 from bench.eval.density import density_coverage, real_neighbourhoods
 from bench.eval.fid_infinity import N_MIN, fid_infinity, reference_statistics
 
-THREADS_ENV = "GAN_BENCH_THREADS"
 N_SAMPLES, N_TRAIN, N_TEST, DIM, PIXELS = 10_000, 60_000, 10_000, 128, 784
 SMALL = 5  # the plain test run's sizes are these divided by SMALL
 
-
-@pytest.fixture(scope="module", autouse=True)
-def pinned_threads():
-    before = torch.get_num_threads()
-    if os.environ.get(THREADS_ENV):
-        torch.set_num_threads(int(os.environ[THREADS_ENV]))
-    yield
-    torch.set_num_threads(before)
 
 
 def features(n, dim, seed):

@@ -12,7 +12,6 @@ test runs once, on a tenth of the samples, and checks what it computed.
 """
 
 import math
-import os
 
 import pytest
 import torch
@@ -20,19 +19,10 @@ import torch
 from bench.eval import features, precision_recall, quality
 from bench.eval.classifier import CLASSIFIER_SHA256, FEATURES, LOGITS
 
-THREADS_ENV = "GAN_BENCH_THREADS"
 CPU = torch.device("cpu")
 N_SAMPLES = 10_000
 SMALL = 10  # the plain test run scores N_SAMPLES / SMALL samples
 
-
-@pytest.fixture(scope="module", autouse=True)
-def pinned_threads():
-    before = torch.get_num_threads()
-    if os.environ.get(THREADS_ENV):
-        torch.set_num_threads(int(os.environ[THREADS_ENV]))
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ there is one, on CUDA.
 checks its losses, so these cannot rot between benchmark runs.
 """
 
-import os
 
 import pytest
 import torch
@@ -18,18 +17,7 @@ from bench.devices import synchronize
 from bench.train.protocol import init_state, train_step
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-THREADS_ENV = "GAN_BENCH_THREADS"  # `make bench BENCH_THREADS=1`
 
-
-@pytest.fixture(scope="module", autouse=True)
-def pinned_threads():
-    """Pin torch's CPU threads when asked: with another process on a 2-core machine, two
-    threads that wait on each other can make a step many times slower (docs/speed.md)."""
-    before = torch.get_num_threads()
-    if os.environ.get(THREADS_ENV):
-        torch.set_num_threads(int(os.environ[THREADS_ENV]))
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", variants.list_variants())
