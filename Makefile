@@ -72,7 +72,12 @@ bench-compare: install
 SEEDS ?= 3
 SLUG = $(shell $(BIN)/python -c "from bench.devices import device_slug, resolve_device; print(device_slug(resolve_device('$(DEVICE)')))")
 
-.PHONY: publish-runs publish-speed publish-stacked results-index
+.PHONY: publish-runs publish-speed publish-stacked results-index clean-code
+
+# A published record names the commit of the code that made it; with uncommitted code no commit
+# regenerates it. Publish from a clean checkout of a commit: `git worktree add ../publish HEAD`.
+clean-code: install
+	@$(BIN)/python -c "from bench.records import code_is_clean; raise SystemExit(0 if code_is_clean() else 'error: bench/, variants/ or the pins have uncommitted changes; publish from a clean checkout (git worktree add ../publish HEAD)')"
 publish: publish-runs publish-speed
 
 # results/README.md, the list of every published set with the commands that regenerate it and its
@@ -81,12 +86,12 @@ publish: publish-runs publish-speed
 results-index: install
 	$(BIN)/gan-bench index results
 
-publish-runs: fetch
+publish-runs: fetch clean-code
 	$(BIN)/gan-bench run --variants all --seeds $(SEEDS) --preset $(PRESET) --device $(DEVICE) --out results/$(SLUG)
 	$(BIN)/gan-bench report results/$(SLUG) --out results/$(SLUG)
 	$(BIN)/gan-bench index results
 
-publish-speed: fetch
+publish-speed: fetch clean-code
 	$(BIN)/gan-bench speed --variants all --device $(DEVICE) --threads 1 --out results/$(SLUG)
 	$(BIN)/gan-bench index results
 
@@ -96,7 +101,7 @@ publish-speed: fetch
 STACKED_VARIANTS ?= dcgan,pacdcgan2,lsgan,vanilla
 STACKED_PRESET ?= one-epoch
 
-publish-stacked: fetch
+publish-stacked: fetch clean-code
 	$(BIN)/gan-bench run --dataset stacked-mnist --variants $(STACKED_VARIANTS) --seeds $(SEEDS) --preset $(STACKED_PRESET) --device $(DEVICE) --out results/$(SLUG)/stacked-mnist
 	$(BIN)/gan-bench report results/$(SLUG)/stacked-mnist --out results/$(SLUG)/stacked-mnist
 	$(BIN)/gan-bench index results
@@ -109,7 +114,7 @@ STUDY_CONFIGS ?= 8
 STUDY_DIR = results/$(SLUG)/study-lucic-narrow
 
 .PHONY: publish-study
-publish-study: fetch
+publish-study: fetch clean-code
 	$(BIN)/gan-bench study --variants $(STUDY_VARIANTS) --space lucic-narrow --configs $(STUDY_CONFIGS) --seeds 1 --preset $(PRESET) --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench study --rerun-best --seeds 3 --device $(DEVICE) --out $(STUDY_DIR)
 	$(BIN)/gan-bench report $(STUDY_DIR) --out $(STUDY_DIR)
@@ -123,6 +128,6 @@ CONVERGED_DIR = results/$(SLUG)/converged
 CONVERGED_WORKERS ?= 2
 
 .PHONY: publish-converged
-publish-converged: fetch
+publish-converged: fetch clean-code
 	$(BIN)/python scripts/publish_converged.py --variants all --seeds $(SEEDS) --workers $(CONVERGED_WORKERS) --device $(DEVICE) --out $(CONVERGED_DIR)
 	$(BIN)/gan-bench index results

@@ -58,16 +58,30 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def git_state() -> dict:
-    root = Path(__file__).resolve().parent.parent
+# What computes a record: a change to any of these, committed or not, is a change of code. Records,
+# reports and docs written while a published set trains are not (they are committed as runs land).
+CODE_PATHS = ("bench", "variants", "pyproject.toml", "constraints.txt")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_state(root: Path = ROOT) -> dict:
+    """The commit a run's code is, and whether that code has uncommitted changes (new files
+    included): a dirty record cannot be regenerated from any commit."""
 
     def git(*args):
         result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
         return result.stdout.strip() if result.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=normal", "--", *CODE_PATHS)
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def code_is_clean() -> bool:
+    """Whether the code here is exactly a commit's (what publishing a set requires)."""
+    return git_state()["dirty"] is False
 
 
 def environment(device: torch.device) -> dict:
