@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.devices import use_device
+from bench.files import file_sha256
 from bench.scoring.inputs import Samples
 
 # The fewest samples each figure is defined for: FID's covariance of the 128-d (Stacked MNIST:
@@ -63,8 +64,6 @@ def score_samples(samples: Samples, dataset, device: torch.device, data_dir: Pat
                   reference=None, inception_samples: int = 0) -> Scored:
     """Every figure of the final evaluation for `samples`, with FID against `reference` (a
     statistics file) instead of the dataset's reference set when one is given."""
-    from bench.devices import use_device
-
     began = time.perf_counter()
     images, n = samples.images, len(samples.images)
     evaluator = evaluator_for(dataset, device, data_dir, inception_samples)
@@ -97,29 +96,19 @@ def score_samples(samples: Samples, dataset, device: torch.device, data_dir: Pat
 
 def sample_generator(gen, n: int | None, seed: int | None, device: torch.device) -> tuple[Samples, int]:
     """A generator file's samples on the final evaluation's latents (or `seed`'s), N by
-    default the final evaluation's of its run's preset and dataset."""
+    default its run's final count (a preset this gan-bench lacks: the quick preset's 10,000)."""
     from bench.data.datasets import get_dataset
     from bench.eval.evaluation import FINAL_SEED
     from bench.eval.quality import sample_uint8
     from bench.presets import PRESETS
 
     dataset = get_dataset(gen.dataset)
-    preset = PRESETS.get(gen.config["preset"], None) if gen.config.get("preset") in PRESETS else None
-    count = n or (dataset.final_samples(preset) if preset is not None else 10_000)
+    count = n or dataset.final_samples(PRESETS.get(gen.config["preset"], PRESETS["quick"]))
     seed = FINAL_SEED if seed is None else seed
     G = gen.build(dataset.shape, device)
-    from bench.devices import use_device
-
     with use_device(device):
         images = sample_uint8(G, gen.variant.hparams.z_dim, count, device, seed=seed)
-    from bench.files import file_sha256
-
     source = {"kind": "generator", "name": gen.path.name, "bytes": gen.path.stat().st_size,
               "sha256": file_sha256(gen.path), "run_id": gen.run_id, "which": gen.which, "step": gen.step,
               "variant": gen.config["variant"], "seed": seed}
     return Samples(images, source), count
-
-
-def check_count(n: int | None) -> None:
-    if n is not None and n < 2:
-        raise BenchError(f"--samples must be at least 2, got {n}")

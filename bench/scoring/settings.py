@@ -8,10 +8,9 @@ from typing import Optional
 
 from bench.data.assets import DATA_DIR_ENV
 from bench.data.datasets import DATASETS
-from bench.options import DEVICE_FORMS, DEVICE_PATTERN, FORMATS, option
+from bench.options import FORMATS, option
 from bench.scoring.inputs import RANGES
-
-DEVICE = dict(pattern=(DEVICE_PATTERN, ", ".join(DEVICE_FORMS[:-1]) + " or " + DEVICE_FORMS[-1]))
+from bench.train.settings import DEVICE
 INPUT_HELP = ("A .npz/.npy array (uint8 in [0, 255], or float with --range), a folder or .zip of 28x28 PNG/JPEG "
               "images, or a generator file gan-bench wrote (.safetensors).")
 
