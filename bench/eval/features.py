@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics
 
-from bench.eval import cache
+from bench.eval import cache, kid
 from bench.eval.precision_recall import neighbour_distances
 
 # The float32 precision switches of each backend (torch's newer per-backend API; the legacy
@@ -172,3 +172,18 @@ def reference_radii(features: torch.Tensor, k: int, batch_size: int, cache_dir: 
         distances = neighbour_distances(features, k, batch_size)
         cache.store(path, distances)
     return distances[:, k]
+
+
+def reference_kid_part(features: torch.Tensor, draw: kid.Draw, cache_dir: Path | None, name: str,
+                       extractor, layer: str) -> torch.Tensor:
+    """KID's real-set part for one draw of subsets (bench/eval/kid.py): each round's kernel
+    sum over its real subset, cached under the draw's name."""
+    if cache_dir is None:
+        return kid.real_part(features, draw)
+    path = cache_file(cache_dir, name, extractor, draw.name(), layer)
+    sums = cache.load_checked(path, lambda item: isinstance(item, torch.Tensor) and item.dtype == features.dtype
+                              and tuple(item.shape) == (draw.subsets,) and cache.finite_array(item[None], 2))
+    if sums is None:
+        sums = kid.real_part(features, draw)
+        cache.store(path, sums)
+    return sums

@@ -26,17 +26,16 @@ import torch
 from torch.utils.data import Dataset
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.metrics import calculate_metrics
 from torch_fidelity.utils import create_feature_extractor
 
 from bench.data.loader import to_uint8
-from bench.eval import classifier, precision_recall
+from bench.eval import classifier, kid, precision_recall
 from bench.eval.cache import trusted_reference
 from bench.eval.classifier import FEATURE_EXTRACTOR, FEATURES, LOGITS, NUM_CLASSES
 from bench.eval.features import (  # noqa: F401  (the precision switches and names are part of this module's API)
     FEATURE_PRECISION, PRECISION_SWITCHES, check_images, extract, full_float32, images_digest, reference_cache_name,
-    reference_features, reference_radii, reference_statistics,
+    reference_features, reference_kid_part, reference_radii, reference_statistics,
 )
 
 # A class counts as covered when it receives at least 1% of the predicted labels
@@ -178,12 +177,12 @@ def mnist_metrics(fake_uint8: torch.Tensor, real_uint8: torch.Tensor, device: to
     fake32, real32 = fake[FEATURES].float(), real.float()
     k, chunk = precision_recall.neighbourhood(options), precision_recall.chunk(options)
     real_radii = reference_radii(real32, k, chunk, cache_dir, name, extractor, FEATURES)
-    kid, kid_std = kid_figures(fake32, real32, options)
+    kid_mean, kid_std = kid_figures(fake32, real32, options, cache_dir, name, extractor)
     precision, recall = precision_recall.precision_recall(fake32, real32, real_radii, k, chunk)
     score, score_std = inception_score(fake[LOGITS])
     return {
         "fid_mnist": fid_figure(fake[FEATURES], real_stats),
-        "kid_mnist": kid,
+        "kid_mnist": kid_mean,
         "kid_mnist_std": kid_std,
         "precision_mnist": precision,
         "recall_mnist": recall,
@@ -199,11 +198,14 @@ def fid_figure(fake_features: torch.Tensor, real_stats: dict) -> float:
     return fid_statistics_to_metric(fid_features_to_statistics(fake_features), real_stats, False)[KEY_METRIC_FID]
 
 
-def kid_figures(fake32: torch.Tensor, real32: torch.Tensor, options: dict) -> tuple[float, float]:
-    """KID's mean and standard deviation over torch-fidelity's subsets."""
-    subset = min(KID_SUBSET_SIZE, len(fake32), len(real32))
-    kid = kid_features_to_metric(fake32, real32, kid_subset_size=subset, **options)
-    return kid[KEY_METRIC_KID_MEAN], kid[KEY_METRIC_KID_STD]
+def kid_figures(fake32: torch.Tensor, real32: torch.Tensor, options: dict, cache_dir: Path | None = None,
+                name: str | None = None, extractor=None) -> tuple[float, float]:
+    """KID's mean and standard deviation over torch-fidelity's subsets, the real set's part
+    cached under `name` in `cache_dir` when both are given."""
+    draw = kid.draw_of(len(fake32), len(real32), min(KID_SUBSET_SIZE, len(fake32), len(real32)), options)
+    if cache_dir is None or name is None:
+        return kid.kid(fake32, real32, draw)
+    return kid.kid(fake32, real32, draw, reference_kid_part(real32, draw, cache_dir, name, extractor, FEATURES))
 
 
 def inception_score(logits: torch.Tensor) -> tuple[float, float]:
