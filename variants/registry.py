@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
-from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS
-from variants.losses import LOSSES
+from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS, arch_option_names
+from variants.losses import AFTER_D_STEP_ARGS, D_LOSS_ARGS, LOSSES, loss_option_names
 from variants.named import Registry, RegistryError
 from variants.optimizers import OPTIMIZERS
+from variants.options import options_taken, unknown_option
 from variants.provenance import BUILTIN, caller_source
 
 
@@ -44,8 +45,10 @@ class Variant:
 
     def build(self, data_shape) -> tuple[torch.nn.Module, torch.nn.Module]:
         # Variants are built unregistered too (records, `with_hparams`, `combine`), so a pack
-        # the architecture or batch size cannot take is refused here as well.
+        # the architecture or batch size cannot take, or an option it does not know, is
+        # refused here as well.
         check_pack_option(self)
+        check_options(self)
         return ARCHS[self.arch](data_shape, self.hparams.z_dim, self.hparams.width, **self.arch_options)
 
     def new_loss_state(self, device: torch.device) -> dict:
@@ -58,7 +61,8 @@ class Variant:
         loss = LOSSES[self.loss]
         stateful = {"state": state} if loss.init_state is not None else {}
         reporting = {"diag": diag} if loss.diagnostics and diag is not None else {}
-        return loss.d_loss(D, real, fake, **self.loss_options, **stateful, **reporting)
+        options = options_taken(loss.d_loss, D_LOSS_ARGS, self.loss_options)
+        return loss.d_loss(D, real, fake, **options, **stateful, **reporting)
 
     def g_loss(self, D, fake, real) -> torch.Tensor:
         return LOSSES[self.loss].g_loss(D, fake, real)
@@ -66,7 +70,7 @@ class Variant:
     def after_d_step(self, D, state: dict) -> None:
         hook = LOSSES[self.loss].after_d_step
         if hook is not None:
-            hook(D, state, **self.loss_options)
+            hook(D, state, **options_taken(hook, AFTER_D_STEP_ARGS, self.loss_options))
 
     def with_hparams(self, **changes) -> "Variant":
         return replace(self, hparams=replace(self.hparams, **changes))
@@ -134,6 +138,16 @@ def check_pack_option(variant: Variant) -> None:
                          f"D judges packs of {pack} images")
 
 
+def check_options(variant: Variant) -> None:
+    """Every arch and loss option is a parameter of the function it goes to (variants/options.py)."""
+    for kind, name, given, accepted in (
+            ("architecture", variant.arch, variant.arch_options, arch_option_names(variant.arch)),
+            ("loss", variant.loss, variant.loss_options, loss_option_names(variant.loss))):
+        why = unknown_option(given, accepted)
+        if why is not None:
+            raise BadVariant(f"variant {variant.name!r}: {kind} {name!r} takes {why}")
+
+
 def check_variant(variant: Variant) -> None:
     for name, known in ((variant.arch, ARCH_SPECS), (variant.loss, LOSSES)):
         if name not in known:
@@ -141,12 +155,14 @@ def check_variant(variant: Variant) -> None:
     check_pairing(variant.arch, variant.loss)
     check_hparams(variant.hparams)
     check_pack_option(variant)
+    check_options(variant)
 
 
 def register_variant(variant: Variant) -> Variant:
     """Add `variant` under its name, remembering the module that registered it. An unknown
-    architecture or loss, a pairing whose D outputs differ, bad hyperparameters, or a
-    `pack` the architecture or batch size cannot take raise `BadVariant`; a name another
+    architecture or loss, a pairing whose D outputs differ, bad hyperparameters, a
+    `pack` the architecture or batch size cannot take, or an option that neither the
+    architecture nor the loss takes raise `BadVariant`; a name another
     module registered, the registry's `RegistryError` (an `UnknownVariant` too)."""
     source = caller_source()
     if is_pairing(variant.name):
@@ -197,10 +213,13 @@ def combine(arch: str, loss: str) -> Variant:
     if LOSSES[loss].double_backward and takes_option(arch, "d_norm"):
         arch_options["d_norm"] = "none"
     sources = [s for s in (LOSSES.source(loss), ARCH_SPECS.source(arch)) if s != BUILTIN]
-    return Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
-                   paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
-                   arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
-                   source=sources[0] if sources else BUILTIN)
+    pairing = Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
+                      paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
+                      arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
+                      source=sources[0] if sources else BUILTIN)
+    # Its options come from two other variants: refused when the pairing is named, not when it trains.
+    check_options(pairing)
+    return pairing
 
 
 def takes_option(arch: str, option: str) -> bool:
