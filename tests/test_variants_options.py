@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.plugins import load_plugins, registry_snapshot, restore
 from variants.archs import arch_option_names
 from variants.losses import LOSSES, Loss, loss_option_names, ns_d_loss
-from variants.registry import check_variant
+from variants.variant import check_variant
 
 runner = CliRunner()
 TYPO = "takes no option 'd_nrom'; did you mean d_norm?"

@@ -13,6 +13,7 @@ import variants
 from bench.presets import PRESETS
 from bench.records import config_hash
 from bench.train.plan import RunPlan, config_section, run_config
+from variants.recipes import RECIPES
 
 PINNED = json.loads((Path(__file__).parent / "data" / "variant_configs.json").read_text())
 N_TRAIN = 60_000  # MNIST's training images: an epoch-long preset's step count depends on it
@@ -25,8 +26,8 @@ def own_config(variant) -> dict:
             "loss_options": variant.loss_options, "source": variant.source}
 
 
-def test_the_twelve_variants_are_registered_in_their_order():
-    assert PINNED["order"] == list(variants.VARIANTS)
+def test_the_twelve_recipes_are_registered_in_their_order():
+    assert [recipe.name for recipe in RECIPES] == PINNED["order"] == list(variants.VARIANTS)
 
 
 @pytest.mark.parametrize("name", PINNED["order"])

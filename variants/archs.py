@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from variants.named import Registry, RegistryError
+from variants.registry import Registry, RegistryError
 from variants.options import option_names
 from variants.provenance import caller_source
 

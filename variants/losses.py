@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from variants.archs import D_OUTPUTS, check_packable
-from variants.named import Registry, RegistryError
+from variants.registry import Registry, RegistryError
 from variants.options import option_names
 from variants.provenance import caller_source
 
