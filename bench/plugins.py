@@ -34,7 +34,7 @@ def registry_snapshot() -> list[tuple]:
     from variants.archs import ARCH_SPECS
     from variants.losses import LOSSES
     from variants.optimizers import OPTIMIZERS
-    from variants.registry import VARIANTS
+    from variants.variant import VARIANTS
 
     return [(registry, registry.snapshot()) for registry in (VARIANTS, LOSSES, ARCH_SPECS, OPTIMIZERS)]
 

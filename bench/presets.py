@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from variants import Variant
-from variants.named import Registry
+from variants.registry import Registry
 
 
 @dataclass(frozen=True)

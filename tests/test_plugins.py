@@ -118,6 +118,9 @@ BAD = {
     "bad_pairing.py": ("from variants import Hparams, Variant, register_variant\n"
                        "register_variant(Variant(name='z', arch='dcgan', loss='began', hparams=Hparams(), paper=''))\n",
                        "needs a D that returns a reconstruction"),
+    "typo_option.py": ("from variants import Hparams, Variant, register_variant\n"
+                       "register_variant(Variant(name='t', arch='dcgan', loss='wgan-gp', hparams=Hparams(), paper='',"
+                       " arch_options={'d_nrom': 'none'}))\n", "takes no option 'd_nrom'; did you mean d_norm?"),
 }
 
 

@@ -16,6 +16,9 @@ penalty is per sample, so its D must not normalize across the batch),
 `spectral_norm` (Miyato et al. 2018: every conv and linear weight of D divided by
 its largest singular value, through torch's `spectral_norm` parametrization) and
 `pack` (Lin et al. 2018, PacGAN: D judges packs of `pack` images, see `Packed`).
+
+A builder's keyword parameters are all the options it takes: it has no **kwargs to swallow a
+misspelt one, which registering the variant refuses (variants/options.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from variants.named import Registry, RegistryError
+from variants.registry import Registry, RegistryError
+from variants.options import option_names
 from variants.provenance import caller_source
 
 D_OUTPUTS = {"logit": "one value per image", "image": "a reconstruction of its input (an autoencoder)"}
@@ -66,6 +70,15 @@ class Builders(Mapping[str, Callable]):
 
 
 ARCHS = Builders()
+
+# `Variant.build` passes every builder data_shape, z_dim and width by position; the
+# builder's other parameters are the architecture's options.
+BUILDER_ARGS = 3
+
+
+def arch_option_names(arch: str) -> frozenset[str] | None:
+    """The options architecture `arch` takes (None: its builder takes **kwargs, so any)."""
+    return option_names(ARCH_SPECS[arch].builder, BUILDER_ARGS)
 
 
 def register_arch(name: str, d_output: str = "logit", hparams: dict | None = None, description: str = ""):
@@ -152,7 +165,7 @@ def finish_d(D: nn.Module, spectral_norm: bool, pack: int = 1) -> nn.Module:
 
 
 @register_arch("mlp", description="Goodfellow et al. 2014 style MLPs")
-def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = False, pack: int = 1, **_):
+def build_mlp(data_shape, z_dim: int, width: int = 256, spectral_norm: bool = False, pack: int = 1):
     """Fully connected G and D in the manner of Goodfellow et al. 2014 (ReLU and
     LeakyReLU instead of maxout, as in the PyTorch-GAN tutorial)."""
     pixels = math.prod(data_shape)
@@ -191,7 +204,7 @@ def dcgan_generator(channels: int, h: int, w: int, z_dim: int, width: int) -> nn
 
 @register_arch("dcgan", description="InfoGAN's MNIST conv layout without the 1024-unit FC layers")
 def build_dcgan(data_shape, z_dim: int, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False,
-                pack: int = 1, **_):
+                pack: int = 1):
     """DCGAN-style nets for 28x28 images (InfoGAN's MNIST layout, as in compare_gan):
     G: FC -> 2w x 7 x 7 -> deconv w x 14 x 14 -> deconv C x 28 x 28, BatchNorm + ReLU, tanh;
     D: conv w /2 -> conv 2w /2 -> FC 1, LeakyReLU 0.2, BatchNorm (or none: a WGAN-GP
@@ -225,7 +238,7 @@ def infogan_init(module: nn.Module) -> None:
 @register_arch("infogan", hparams={"width": 64, "z_dim": 64},
                description="compare_gan's InfoGAN MNIST nets (Lucic et al. 2018), full size")
 def build_infogan(data_shape, z_dim: int = 64, width: int = 64, d_norm: str = "batch", spectral_norm: bool = False,
-                  pack: int = 1, **_):
+                  pack: int = 1):
     """compare_gan's InfoGAN nets (compare_gan/src/gans/abstract_gan.py, v1; the same
     layers in compare_gan/architectures/infogan.py), at width 64 exactly theirs:
     G: FC 1024, BN, lrelu; FC 128x7x7, BN, lrelu; deconv 64 4x4 /2, BN, lrelu; deconv C 4x4 /2;
@@ -270,7 +283,7 @@ def glorot_init(module: nn.Module) -> None:
 @register_arch("began", d_output="image",
                description="BEGAN as compare_gan's: D an autoencoder on its standard D's convs, G the zoo's conv G")
 def build_began(data_shape, z_dim: int, width: int = 32, code: int = 64, d_norm: str = "none",
-                g_start_pixel: float | None = None, spectral_norm: bool = False, **_):
+                g_start_pixel: float | None = None, spectral_norm: bool = False):
     """BEGAN's nets as compare_gan builds them (compare_gan/src/gans/BEGAN.py, v1), the
     setting of Lucic et al. 2018's comparison: D an autoencoder whose output is the
     reconstruction of its input, G the generator every other conv variant here uses.

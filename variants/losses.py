@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from variants.archs import D_OUTPUTS, check_packable
-from variants.named import Registry, RegistryError
+from variants.registry import Registry, RegistryError
+from variants.options import option_names
 from variants.provenance import caller_source
 
 
@@ -87,6 +88,21 @@ def critic_gap(diag: dict | None, d_real: torch.Tensor, d_fake: torch.Tensor) ->
 
 
 LOSSES: Registry[Loss] = Registry("loss")
+
+# What `Variant` passes a loss's functions itself: D and the two batches to `d_loss` and
+# D and the state to `after_d_step` by position, the state and the diagnostics to `d_loss`
+# by name. Their other parameters are the loss's options, each going only to the function
+# that names it (BEGAN's gamma to `d_loss`, its lambda_k to `after_d_step`).
+D_LOSS_ARGS, AFTER_D_STEP_ARGS, D_LOSS_KEYWORDS = 3, 2, ("state", "diag")
+
+
+def loss_option_names(name: str) -> frozenset[str] | None:
+    """The options loss `name` takes (None: one of its functions takes **kwargs, so any)."""
+    loss = LOSSES[name]
+    names = [option_names(loss.d_loss, D_LOSS_ARGS, D_LOSS_KEYWORDS)]
+    if loss.after_d_step is not None:
+        names.append(option_names(loss.after_d_step, AFTER_D_STEP_ARGS))
+    return None if None in names else frozenset().union(*names)
 
 
 def register_loss(loss: Loss) -> Loss:
@@ -250,13 +266,13 @@ register_loss(Loss(
 # ---------------------------------------------------------------- WGAN (weight clipping)
 
 @torch.no_grad()
-def clip_weights(D, state, clip: float = 0.01, **_):
+def clip_weights(D, state, clip: float = 0.01):
     """Arjovsky et al. 2017: every parameter of the critic into [-c, c] after its step."""
     for parameter in D.parameters():
         parameter.clamp_(-clip, clip)
 
 
-def wgan_d_loss(D, real, fake, diag=None, **_):
+def wgan_d_loss(D, real, fake, diag=None):
     d_fake, d_real = D(fake), D(real)
     critic_gap(diag, d_real, d_fake)
     return d_fake.mean() - d_real.mean()
@@ -334,7 +350,7 @@ def began_init_state(device: torch.device) -> dict:
             "convergence": torch.zeros((), device=device)}  # M = L(x) + |gamma L(x) - L(G(z))|
 
 
-def began_d_loss(D, real, fake, state, gamma: float = 0.5, diag=None, **_):
+def began_d_loss(D, real, fake, state, gamma: float = 0.5, diag=None):
     loss_real, loss_fake = reconstruction_error(D, real), reconstruction_error(D, fake)
     balance = (gamma * loss_real - loss_fake).detach()
     state["balance"], state["convergence"] = balance, loss_real.detach() + balance.abs()
@@ -344,7 +360,7 @@ def began_d_loss(D, real, fake, state, gamma: float = 0.5, diag=None, **_):
 
 
 @torch.no_grad()
-def began_update_k(D, state, lambda_k: float = 0.001, **_):
+def began_update_k(D, state, lambda_k: float = 0.001):
     """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), from the L values of the
     D step just taken; in place, on the device (no host sync)."""
     state["k"].add_(lambda_k * state["balance"]).clamp_(0.0, 1.0)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from variants.named import Registry
+from variants.registry import Registry
 from variants.provenance import caller_source
 
 OPTIMIZERS: Registry[Callable] = Registry("optimizer")

@@ -1,6 +1,6 @@
 """Where each registered name came from.
 
-Every registry (`variants.named.Registry`) remembers the module (and file) that registered
+Every registry (`variants.registry.Registry`) remembers the module (and file) that registered
 each name, as timm remembers a model's module. Names registered by gan-bench's own
 packages (`variants`, `bench`) are "builtin"; anything else (a plug-in file, module or
 installed package) is described by its module name, file path and the file's sha256, and
@@ -20,7 +20,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 OWN_DIRS = (PACKAGE_DIR, PACKAGE_DIR.parent / "bench")
 
 # The modules whose functions register on a caller's behalf: the caller is the source.
-REGISTERING = {"variants.provenance", "variants.named", "variants.registry", "variants.archs", "variants.losses",
+REGISTERING = {"variants.provenance", "variants.registry", "variants.variant", "variants.archs", "variants.losses",
                "variants.optimizers"}
 
 

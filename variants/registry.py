@@ -1,264 +1,169 @@
-"""The variant registry: a variant is a named recipe of architecture + loss + the
-hyperparameters of the paper it comes from (timm-style: `register_variant`,
-`list_variants`, `get_variant`, `select_variants`; VARIANTS is a `variants.named.Registry`).
-The registry remembers which module registered each variant (`Variant.source`:
-"builtin", or the plug-in's module, file and sha256)."""
+"""One registry shape for every kind of named thing gan-bench knows: variants,
+architectures, losses, optimizers, datasets, presets and search spaces.
+
+In the manner of timm's model registry, a `Registry` is a read-only mapping from name to
+object (`name in R`, `R[name]`, iteration in registration order, `len`, `.items()`) that
+only `register` adds to. It remembers where each name came from (`source`: "builtin" or
+the plug-in's module, file and sha256), refuses a second registration of a name from
+elsewhere, and answers a name it does not know with close matches and the known names.
+`select` reads what a user types on the command line: 'all', or names and shell-style
+patterns separated by commas (`wgan*`), minus an `exclude` of the same kind.
+
+It lives in `variants` because `bench` builds on `variants`, never the reverse; so its
+error is not `bench.errors.BenchError` but `RegistryError`, which the CLI catches (as
+`variants.UnknownVariant`) and prints as one `error:` line with exit code 2.
+"""
 
 from __future__ import annotations
 
-import inspect
-import math
-from dataclasses import dataclass, field, fields, replace
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from fnmatch import fnmatchcase
+from typing import TypeVar
 
-import torch
+from variants.provenance import caller_source, describe_source
 
-from variants.archs import ARCH_SPECS, ARCHS, D_OUTPUTS
-from variants.losses import LOSSES
-from variants.named import Registry, RegistryError
-from variants.optimizers import OPTIMIZERS
-from variants.provenance import BUILTIN, caller_source
+T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Hparams:
-    z_dim: int = 100
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    n_critic: int = 1  # D updates per G update
-    width: int = 64  # base channels (conv) or units (MLP)
-    optimizer: str = "adam"  # a name in variants.optimizers.OPTIMIZERS (adam, rmsprop)
+PATTERN_CHARS = "*?["
+# A name the command line could not pick out on its own: a comma splits lists, the pattern
+# characters would make it a pattern.
+RESERVED_CHARS = "," + PATTERN_CHARS
+_NO_DEFAULT = object()
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    arch: str
-    loss: str
-    hparams: Hparams
-    paper: str
-    arch_options: dict = field(default_factory=dict)  # e.g. {"d_norm": "none"}
-    loss_options: dict = field(default_factory=dict)  # e.g. {"gp_weight": 10.0}
-    source: object = BUILTIN  # set by register_variant: "builtin" or {"module", "file", "sha256"}
+class RegistryError(KeyError):
+    """An unknown name, a pattern that matches none, a selection left empty, or a refused
+    registration: a mistake the user can fix, so one line with no traceback."""
 
-    def build(self, data_shape) -> tuple[torch.nn.Module, torch.nn.Module]:
-        # Variants are built unregistered too (records, `with_hparams`, `combine`), so a pack
-        # the architecture or batch size cannot take is refused here as well.
-        check_pack_option(self)
-        return ARCHS[self.arch](data_shape, self.hparams.z_dim, self.hparams.width, **self.arch_options)
-
-    def new_loss_state(self, device: torch.device) -> dict:
-        """The loss's per-run state (BEGAN's k_t), fresh; empty for stateless losses."""
-        init = LOSSES[self.loss].init_state
-        return init(device) if init is not None else {}
-
-    def d_loss(self, D, real, fake, state: dict | None = None, diag: dict | None = None) -> torch.Tensor:
-        """D's loss; a loss that declares diagnostics puts them into `diag` when given one."""
-        loss = LOSSES[self.loss]
-        stateful = {"state": state} if loss.init_state is not None else {}
-        reporting = {"diag": diag} if loss.diagnostics and diag is not None else {}
-        return loss.d_loss(D, real, fake, **self.loss_options, **stateful, **reporting)
-
-    def g_loss(self, D, fake, real) -> torch.Tensor:
-        return LOSSES[self.loss].g_loss(D, fake, real)
-
-    def after_d_step(self, D, state: dict) -> None:
-        hook = LOSSES[self.loss].after_d_step
-        if hook is not None:
-            hook(D, state, **self.loss_options)
-
-    def with_hparams(self, **changes) -> "Variant":
-        return replace(self, hparams=replace(self.hparams, **changes))
+    def __str__(self):
+        # KeyError's own str is the repr of its argument: quotes around the whole message.
+        return str(self.args[0]) if self.args else ""
 
 
-VARIANTS: Registry[Variant] = Registry("variant")
+class Registry(Mapping[str, T]):
+    """The named objects of one kind (see the module's docstring)."""
 
-# Every registry's error, under the name the CLI and the callers have always caught.
-UnknownVariant = RegistryError
+    def __init__(self, kind: str, hint: str = ""):
+        self.kind = kind  # "variant", "search space": the word every message uses
+        self.hint = hint  # appended to an unknown name's message, e.g. what else may be given
+        self._items: dict[str, T] = {}
+        self._sources: dict[str, object] = {}
 
+    # ------------------------------------------------------------ the read-only mapping
 
-class BadVariant(UnknownVariant):
-    """A variant or pairing that cannot be registered or built: the CLI prints it as one
-    `error:` line, as it does an unknown name."""
+    def __getitem__(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise RegistryError(self.unknown_message(name)) from None
 
+    def __contains__(self, name) -> bool:
+        try:
+            return name in self._items
+        except TypeError:  # unhashable: not a name
+            return False
 
-def check_pairing(arch: str, loss: str) -> None:
-    """A loss needs a D of its output kind (data on both: `Loss.d_output`, `ArchSpec.d_output`)."""
-    needs, gives = LOSSES[loss].d_output, ARCH_SPECS[arch].d_output
-    if needs != gives:
-        raise BadVariant(f"loss {loss!r} needs a D that returns {D_OUTPUTS[needs]}, but architecture {arch!r}'s D "
-                         f"returns {D_OUTPUTS[gives]}; pair {loss!r} with an architecture whose D returns "
-                         f"{D_OUTPUTS[needs]} ({', '.join(archs_for(needs))})")
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
 
+    def __len__(self) -> int:
+        return len(self._items)
 
-def archs_for(d_output: str) -> list[str]:
-    return sorted(name for name, spec in ARCH_SPECS.items() if spec.d_output == d_output)
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self._items)})"
 
+    # ------------------------------------------------------------ registering
 
-def check_hparams(hp) -> None:
-    if not isinstance(hp, Hparams):
-        raise BadVariant(f"hparams must be a variants.Hparams, got {type(hp).__name__}")
-    for name in ("z_dim", "batch_size", "n_critic", "width"):
-        value = getattr(hp, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise BadVariant(f"hparams.{name} must be a positive integer, got {value!r}")
-    for name in ("lr_g", "lr_d"):
-        value = getattr(hp, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise BadVariant(f"hparams.{name} must be a positive number, got {value!r}")
-    if len(tuple(hp.betas)) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in hp.betas):
-        raise BadVariant(f"hparams.betas must be two numbers in [0, 1), got {hp.betas!r}")
-    if hp.optimizer not in OPTIMIZERS:
-        raise BadVariant(OPTIMIZERS.unknown_message(hp.optimizer))
+    def register(self, name: str, obj: T, source=None) -> T:
+        """Add `obj` under `name`; `source` defaults to the module that called. The same
+        source may register a name again (a plug-in file loaded twice replaces its own
+        entries); another source may not."""
+        source = caller_source() if source is None else source
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise RegistryError(f"a {self.kind} name must be a non-empty string without surrounding spaces, "
+                                f"got {name!r}")
+        if any(char in name for char in RESERVED_CHARS):
+            raise RegistryError(f"{self.kind} {name!r}: a name with any of {' '.join(RESERVED_CHARS)} could not be "
+                                "selected on the command line; choose another")
+        if name in self._items and self._sources[name] != source:
+            first = describe_source(self._sources[name])
+            raise RegistryError(f"{self.kind} {name!r} is already registered (by {first})")
+        self._items[name] = obj
+        self._sources[name] = source
+        return obj
 
+    def snapshot(self) -> tuple[dict, dict]:
+        return dict(self._items), dict(self._sources)
 
-def check_pack_option(variant: Variant) -> None:
-    """PacGAN's `pack` (Lin et al. 2018): a positive int, on an architecture whose D gives one
-    value per image and whose builder takes it, with a batch that splits into whole packs."""
-    if "pack" not in variant.arch_options:
-        return
-    pack, arch = variant.arch_options["pack"], variant.arch
-    where = f"variant {variant.name!r}"
-    if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
-        raise BadVariant(f"{where}: arch option pack must be a positive integer, got {pack!r}")
-    d_output = ARCH_SPECS[arch].d_output
-    if d_output != "logit":
-        raise BadVariant(f"{where}: architecture {arch!r} cannot pack: its D returns {D_OUTPUTS[d_output]}, and "
-                         f"packing needs a D that returns {D_OUTPUTS['logit']} "
-                         f"({', '.join(a for a in archs_for('logit') if takes_option(a, 'pack'))})")
-    if not takes_option(arch, "pack"):
-        raise BadVariant(f"{where}: architecture {arch!r} does not take the arch option pack")
-    if variant.hparams.batch_size % pack:
-        raise BadVariant(f"{where}: batch_size {variant.hparams.batch_size} is not divisible by pack {pack}: "
-                         f"D judges packs of {pack} images")
+    def restore(self, snapshot: tuple[dict, dict]) -> None:
+        """Back to a `snapshot`: a plug-in that failed halfway leaves nothing behind."""
+        items, sources = snapshot
+        self._items, self._sources = dict(items), dict(sources)
 
+    # ------------------------------------------------------------ looking up
 
-def check_variant(variant: Variant) -> None:
-    for name, known in ((variant.arch, ARCH_SPECS), (variant.loss, LOSSES)):
-        if name not in known:
-            raise BadVariant(f"variant {variant.name!r}: {known.unknown_message(name)}")
-    check_pairing(variant.arch, variant.loss)
-    check_hparams(variant.hparams)
-    check_pack_option(variant)
+    def get(self, name: str, default=_NO_DEFAULT):
+        """The object registered as `name`. Without a default, an unknown name is a
+        `RegistryError` with close matches and the known names; with one, as `dict.get`."""
+        if name in self:
+            return self._items[name]
+        if default is not _NO_DEFAULT:
+            return default
+        raise RegistryError(self.unknown_message(name))
 
+    def names(self) -> list[str]:
+        return sorted(self._items)
 
-def register_variant(variant: Variant) -> Variant:
-    """Add `variant` under its name, remembering the module that registered it. An unknown
-    architecture or loss, a pairing whose D outputs differ, bad hyperparameters, or a
-    `pack` the architecture or batch size cannot take raise `BadVariant`; a name another
-    module registered, the registry's `RegistryError` (an `UnknownVariant` too)."""
-    source = caller_source()
-    if is_pairing(variant.name):
-        raise BadVariant(f"variant {variant.name!r}: a name with {PAIRING_SEPARATOR!r} would hide the pairing of that "
-                         "name; choose another")
-    check_variant(variant)
-    return VARIANTS.register(variant.name, replace(variant, source=source), source=source)
+    def source(self, name: str):
+        """Who registered `name`: "builtin" or {"module", "file", "sha256"}."""
+        self[name]  # an unknown name is the usual error
+        return self._sources[name]
 
+    def unknown_message(self, name) -> str:
+        """Why `name` is not a registered name, for messages that wrap it (a variant's unknown loss)."""
+        return f"unknown {self.kind} {name!r}; {self._suggest(str(name))}"
 
-def list_variants() -> list[str]:
-    return VARIANTS.names()
+    def _suggest(self, typed: str) -> str:
+        close = difflib.get_close_matches(typed, self.names(), n=3, cutoff=0.4)
+        guess = f"did you mean {', '.join(close)}? " if close else ""
+        known = f"choose one of {', '.join(self.names())}" if self._items else f"no {self.kind} is registered"
+        return guess + known + (f"; {self.hint}" if self.hint else "")
 
+    # ------------------------------------------------------------ selecting
 
-def get_variant(name: str) -> Variant:
-    """A registered variant, or a pairing named ARCH+LOSS (see `combine`)."""
-    if name not in VARIANTS and is_pairing(name):
-        arch, _, loss = name.partition(PAIRING_SEPARATOR)
-        return combine(arch.strip(), loss.strip())
-    return VARIANTS.get(name)
+    def select(self, spec: str, exclude: str | None = None, also: Callable[[str], bool] | None = None) -> list[str]:
+        """The names `spec` picks, in the order given, each once: 'all' (every name, sorted),
+        or names and fnmatch patterns separated by commas ('wgan*' picks wgan and wgan-gp),
+        less those `exclude` picks (names or patterns too). A name or pattern that picks
+        nothing, and a selection left empty, are `RegistryError`s. `also` accepts names the
+        registry does not hold but the caller resolves itself (a variant's ARCH+LOSS pairing)."""
+        chosen = self._pick(spec, also)
+        if exclude is not None and exclude.strip():
+            dropped = set(self._pick(exclude, also))
+            chosen = [name for name in chosen if name not in dropped]
+            if not chosen:
+                raise RegistryError(f"{spec!r} without {exclude!r} leaves no {self.kind}")
+        return chosen
 
-
-# A pairing's name: `combine` names it so, and `get_variant` builds one from such a name, so
-# a pairing can be listed wherever a variant name goes (`--variants dcgan+ls`).
-PAIRING_SEPARATOR = "+"
-
-
-def is_pairing(name: str) -> bool:
-    return PAIRING_SEPARATOR in name
-
-
-def combine(arch: str, loss: str) -> Variant:
-    """An architecture and a loss paired as Lucic et al. compared them: the loss brings
-    its recipe (optimizer, n_critic, penalty) from the named variant that uses it, the
-    architecture its width and options from the named variant built on it."""
-    ARCH_SPECS.get(arch), LOSSES.get(loss)  # an unknown name is the registry's error
-    check_pairing(arch, loss)
-    recipe = next((v for v in VARIANTS.values() if v.loss == loss), None)
-    shape = next((v for v in VARIANTS.values() if v.arch == arch), None)
-    # The architecture's own sizes (infogan: width and z 64) over the width of the named
-    # variant built on it; a loss no named variant uses trains with the default recipe.
-    sizes = {"width": shape.hparams.width} if shape else {}
-    sizes.update(ARCH_SPECS[arch].hparams)
-    hparams = replace(recipe.hparams if recipe else Hparams(), **sizes)
-    # The architecture's own options (BEGAN's code size, G's start pixel, D's normalisation)
-    # come from the named variant built on it too, so began+began trains the named began.
-    arch_options = dict(shape.arch_options) if shape else {}
-    # A per-sample gradient penalty needs a critic that does not normalize across the batch.
-    if LOSSES[loss].double_backward and takes_option(arch, "d_norm"):
-        arch_options["d_norm"] = "none"
-    sources = [s for s in (LOSSES.source(loss), ARCH_SPECS.source(arch)) if s != BUILTIN]
-    return Variant(name=f"{arch}{PAIRING_SEPARATOR}{loss}", arch=arch, loss=loss, hparams=hparams,
-                   paper=f"{LOSSES[loss].paper}; architecture " + (f"of {shape.name}" if shape else arch),
-                   arch_options=arch_options, loss_options=dict(recipe.loss_options) if recipe else {},
-                   source=sources[0] if sources else BUILTIN)
-
-
-def takes_option(arch: str, option: str) -> bool:
-    return option in inspect.signature(ARCHS[arch]).parameters
-
-
-def option_default(arch: str, option: str):
-    """What an architecture's builder does when a variant leaves `option` out."""
-    return inspect.signature(ARCHS[arch]).parameters[option].default
-
-
-# Hyperparameters added after the first records and checkpoints were written: a config
-# without one was trained with its default (every run used Adam before optimizers had names).
-# Every config ever written holds every other field of `Hparams`.
-ADDED_HPARAMS = ("optimizer",)
-
-
-def variant_from_config(config: dict) -> Variant:
-    """Rebuild the exact variant a record or checkpoint was made with (its `config`); a
-    hyperparameter that only ADDED_HPARAMS may lack is `BadVariant`, never a default."""
-    missing = [f.name for f in fields(Hparams) if f.name not in config["hparams"] and f.name not in ADDED_HPARAMS]
-    if missing:
-        raise BadVariant(f"config of variant {config['variant']!r} has no hparams {', '.join(missing)}")
-    hparams = dict(config["hparams"], betas=tuple(config["hparams"]["betas"]))
-    known = VARIANTS.get(config["variant"], None)
-    return Variant(name=config["variant"], arch=config["arch"], loss=config["loss"], hparams=Hparams(**hparams),
-                   paper=known.paper if known else "", arch_options=dict(config["arch_options"]),
-                   loss_options=dict(config["loss_options"]), source=config.get("source", BUILTIN))
-
-
-def pairings(archs: str, losses: str) -> list[str]:
-    """Every ARCH+LOSS name of two comma-separated lists, architecture by architecture: the
-    grid Lucic et al. trained (several losses on one architecture)."""
-    split = lambda spec: [n.strip() for n in spec.split(",") if n.strip()]  # noqa: E731
-    names = [f"{arch}{PAIRING_SEPARATOR}{loss}" for arch in split(archs) for loss in split(losses)]
-    if not names:
-        raise UnknownVariant("no pairing named; use --arch A[,A...] --loss L[,L...]")
-    return names
-
-
-def select_variants(spec: str, exclude: str | None = None) -> list[Variant]:
-    """The variants `spec` names, in the order given: 'all', or a comma-separated list of
-    registered names, fnmatch patterns over them ('wgan*') and ARCH+LOSS pairings, less
-    those `exclude` names (names, patterns or pairings). A name or pattern that matches
-    nothing, and an empty selection, raise `UnknownVariant`."""
-    return [get_variant(name) for name in VARIANTS.select(spec, exclude, also=is_pairing)]
-
-
-def architectures_summary(data_shape=(1, 28, 28)) -> str:
-    """One line per architecture: its D output and parameter counts at the sizes it trains
-    with in a pairing (its own, else the named variant's built on it), for `gan-bench list`."""
-    lines = ["architectures (parameters at the size a pairing trains them):"]
-    for name, spec in sorted(ARCH_SPECS.items()):
-        shape = next((v for v in VARIANTS.values() if v.arch == name), None)
-        sizes = {"width": shape.hparams.width, "z_dim": shape.hparams.z_dim} if shape else {}
-        sizes = {**Hparams().__dict__, **sizes, **spec.hparams}
-        G, D = spec.builder(data_shape, sizes["z_dim"], sizes["width"])
-        count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
-        lines.append(f"  {name}: G {count(G):,}, D {count(D):,} (z {sizes['z_dim']}, width {sizes['width']}; "
-                     f"D returns {D_OUTPUTS[spec.d_output]}){' - ' + spec.description if spec.description else ''}")
-    return "\n".join(lines)
+    def _pick(self, spec: str, also: Callable[[str], bool] | None) -> list[str]:
+        if spec.strip() == "all":
+            if not self._items:
+                raise RegistryError(f"'all' picks nothing: no {self.kind} is registered")
+            return self.names()
+        items = [item.strip() for item in spec.split(",") if item.strip()]
+        if not items:
+            raise RegistryError(f"no {self.kind} named; use 'all' or NAME[,NAME...]")
+        picked: list[str] = []
+        for item in items:
+            if any(char in item for char in PATTERN_CHARS):
+                matched = [name for name in self.names() if fnmatchcase(name, item)]
+                if not matched:
+                    bare = item.translate(str.maketrans("", "", "*?[]"))
+                    raise RegistryError(f"no {self.kind} matches {item!r}; {self._suggest(bare)}")
+                picked += matched
+            elif item in self._items or (also is not None and also(item)):
+                picked.append(item)
+            else:
+                raise RegistryError(self.unknown_message(item))
+        return list(dict.fromkeys(picked))

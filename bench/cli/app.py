@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-import variants as registry
+from variants import ARCHS, LOSSES, UnknownVariant, architectures_summary, select_variants, variant_from_config
 from bench.data import assets
 from bench.data.datasets import get_dataset
 from bench.cli.options import DataDir, Device, Exclude, Format, Plugins, Variants
@@ -62,7 +62,7 @@ def clean_errors(command):
         except BenchError as error:
             errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code)
-        except registry.UnknownVariant as error:
+        except UnknownVariant as error:
             errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
     return wrapper
@@ -99,7 +99,7 @@ def list_command(plugin: Plugins = None, fmt: Format = "table"):
 
     emit(variant_rows(), VARIANT_COLUMNS, fmt, title="gan-bench variants (all columns: --format json)")
     if fmt == "table":
-        console.print(registry.architectures_summary(), highlight=False, soft_wrap=True)
+        console.print(architectures_summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -253,8 +253,8 @@ def eval_command(
         raise BenchError(f"{checkpoint} is a generator trained on {trained_on}, not {dataset}; its samples "
                          f"are scored against {trained_on} only")
     data_spec = get_dataset(trained_on)
-    variant = registry.variant_from_config(config)
-    for kind, name, known in (("architecture", variant.arch, registry.ARCHS), ("loss", variant.loss, registry.LOSSES)):
+    variant = variant_from_config(config)
+    for kind, name, known in (("architecture", variant.arch, ARCHS), ("loss", variant.loss, LOSSES)):
         if name not in known:
             raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
                              "pass the plug-in with --plugin")
@@ -391,7 +391,7 @@ def speed(
 
     check_format(fmt)
     # Progress on stderr: with --format json or csv, stdout is the table alone.
-    chosen = registry.select_variants(variants, exclude)
+    chosen = select_variants(variants, exclude)
     # The command a speed set records names what was measured: the names, where some were left out.
     spec = ",".join(v.name for v in chosen) if exclude else variants
     summary, paths = run_speed(chosen, device, batch_sizes, repeats, steps, warmup,

@@ -23,7 +23,7 @@ import torch
 
 from bench.data import assets
 from bench.errors import BenchError
-from variants.named import Registry
+from variants.registry import Registry
 
 
 @dataclass(frozen=True)

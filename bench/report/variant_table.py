@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import variants as registry
+from variants import get_variant, list_variants
 from bench.train.systems import count_params
 from bench.report.tables import Column
 
@@ -27,8 +27,8 @@ VARIANT_COLUMNS = [
 def variant_rows() -> list[dict]:
     """One row per registered variant: its recipe, defaults, parameter counts and source."""
     rows = []
-    for name in registry.list_variants():
-        v = registry.get_variant(name)
+    for name in list_variants():
+        v = get_variant(name)
         hp = v.hparams
         G, D = v.build((1, 28, 28))
         options = ", ".join(f"{k}={x}" for k, x in v.arch_options.items())

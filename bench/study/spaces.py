@@ -23,8 +23,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from variants import LOSSES, Variant
-from variants.named import Registry
-from variants.registry import option_default, takes_option
+from variants.registry import Registry
+from variants.variant import option_default, takes_option
 
 KINDS = ("log-uniform", "uniform", "choice")
 

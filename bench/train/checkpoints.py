@@ -24,7 +24,7 @@ import torch
 from bench.errors import BenchError, brief
 from bench.files import atomic_write
 from bench.plugins import is_source
-from variants.registry import ADDED_HPARAMS
+from variants.variant import ADDED_HPARAMS
 
 START_OVER = "delete it, or rerun with --resume --force to start that run over"
 
