@@ -121,13 +121,22 @@ publish-study: fetch clean-code
 	$(BIN)/gan-bench index results
 
 # Every named variant trained until its FID curve stops improving (--until-converged; cap 20
-# epochs), SEEDS seeds, under results/<device-slug>/converged: seed-major rounds, two runs at a
-# time on one thread each, the report rewritten after each round. Many hours on a 2-core CPU;
-# stop and start it freely: finished runs are skipped, unfinished ones resume.
+# epochs), SEEDS seeds, under results/<device-slug>/converged, in seed-major rounds (every
+# variant's seed 0, then seed 1, ...) so the report, rewritten after each round, is useful
+# early. A round's runs go CONVERGED_WORKERS at a time, each its own `gan-bench run` on one
+# thread with its log in logs/; a round ends before the next begins, so no two of them are
+# ever the same run. Many hours on a 2-core CPU; stop it (Ctrl-C: each run checkpoints) and
+# start it freely: --resume skips finished runs and continues unfinished ones.
 CONVERGED_DIR = results/$(SLUG)/converged
 CONVERGED_WORKERS ?= 2
+CONVERGED_RUN = $(BIN)/gan-bench run --until-converged --preset quick --device $(DEVICE) --threads 1 --resume --format json --out $(CONVERGED_DIR)
 
 .PHONY: publish-converged
 publish-converged: fetch clean-code
-	$(BIN)/python scripts/publish_converged.py --variants all --seeds $(SEEDS) --workers $(CONVERGED_WORKERS) --device $(DEVICE) --out $(CONVERGED_DIR)
+	mkdir -p $(CONVERGED_DIR)/logs
+	for seed in $$(seq 0 $$(($(SEEDS) - 1))); do \
+	  $(BIN)/gan-bench list --format csv | tail -n +2 | cut -d, -f1 | SEED=$$seed xargs -n 1 -P $(CONVERGED_WORKERS) sh -c \
+	    '$(CONVERGED_RUN) --variants "$$1" --seeds $$((SEED + 1)) >>$(CONVERGED_DIR)/logs/"$$1"-s$$SEED.log 2>&1; echo "$$1 seed $$SEED: exit $$?"' run; \
+	  $(BIN)/gan-bench report $(CONVERGED_DIR) --out $(CONVERGED_DIR) >/dev/null; \
+	done
 	$(BIN)/gan-bench index results

@@ -442,26 +442,3 @@ def test_compare_machines_puts_the_same_seed_spread_beside_the_seed_spread(tmp_p
     write_record(tmp_path / "a", stray)
     result = runner.invoke(app, ["compare-machines", str(tmp_path / "a"), str(tmp_path / "b")])
     assert result.exit_code == 2 and "2 machines" in result.output
-
-
-def test_run_curves_prints_each_published_seed_as_its_record_has_it():
-    """scripts/run_curves.py is the command behind the single-seed figures the docs quote."""
-    import importlib.util
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("run_curves", root / "scripts" / "run_curves.py")
-    run_curves = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_curves)
-    converged = root / "results" / "cpu-intel-xeon-processor-avx512" / "converged"
-    path = next((converged / "runs").rglob("began-s0-*.json"))
-    record = json.loads(path.read_text())
-    figures = run_curves.run_figures(record)
-    fids = [p for p in record["curve"] if p.get("fid_mnist") is not None]
-    assert figures["curve"] == [(p["step"], round(p["fid_mnist"], 1)) for p in fids]
-    assert figures["fid_mnist"] == round(record["metrics"]["fid_mnist"], 2)
-    assert figures["stop"] == record["convergence"]["status"]
-    logged = [p["diagnostics"]["k"] for p in record["curve"] if "k" in p.get("diagnostics", {})]
-    assert figures["k_above_0"] == f"{sum(k > 0 for k in logged)} of {len(logged)} log points"
-    assert len(logged) > len(fids) > 0
-    dcgan = json.loads(next((converged / "runs").rglob("dcgan-s0-*.json")).read_text())
-    assert "k_above_0" not in run_curves.run_figures(dcgan)

@@ -175,20 +175,18 @@ def converged_table(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("page, links", [("README.md", "docs/"), ("docs/published.md", "")])
 def test_the_converged_headline_is_its_reports_figures(page, links):
-    # The headline table is printed by scripts/converged_table.py from the published reports;
-    # a record added without pasting the new rows would leave the page quoting figures no
+    # The headline table is printed by `gan-bench headline` from the published reports; a
+    # record added without pasting the new rows would leave the page quoting figures no
     # command prints.
-    import importlib.util
-
     import pandas as pd
 
+    from bench.report.headline import headline_cells, markdown_rows
     from bench.report.summary import format_number
 
-    spec = importlib.util.spec_from_file_location("converged_table", REPO / "scripts" / "converged_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     rows = converged_table(REPO / page)
-    assert rows == script.table_rows(links)
+    cells = headline_cells(REPO / "results/cpu-intel-xeon-processor-avx512/converged",
+                           REPO / "results/cpu-amd-epyc-avx2", "readme" if links else "docs")
+    assert rows == markdown_rows(cells)
     # The script's cells are the report's own figures, not a second computation of them.
     report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor-avx512/converged/report.csv", skiprows=1)
     table = {cells[0]: cells[1:5] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}

@@ -1,7 +1,6 @@
 """Which differences between variants the seeds can support, and intervals that stay inside
 each figure's range: the pairwise tests, Holm's correction, the effect size, the budget caps."""
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -9,10 +8,11 @@ import pandas as pd
 import pytest
 
 from bench import report
-from bench.report import summary
+from bench.report import headline, summary
 from test_report import SLUG, make_record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
+CONVERGED = REPO / "results/cpu-intel-xeon-processor-avx512/converged"
 
 
 def fid_records(fids: dict[str, list[float]]) -> list[dict]:
@@ -173,18 +173,15 @@ def test_a_value_outside_the_declared_range_widens_it():
 # --- the headline table ------------------------------------------------------------------------
 
 def test_the_headline_marks_neighbours_from_the_reports_pairs():
-    spec = importlib.util.spec_from_file_location("converged_table", REPO / "scripts" / "converged_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert "| vs next row: p (Holm) / P(better) |" in script.HEADER
-    published = pd.read_csv(script.PAIRS, comment="#")
+    assert "| vs next row: p (Holm) / P(better) |" in headline.HEADER
+    published = pd.read_csv(CONVERGED / "report_pairs.csv", comment="#")
     # The published pairs are the records' own: report_pairs.csv is not stale.
-    records, _ = report.load_records(script.CONVERGED.parent)
+    records, _ = report.load_records(CONVERGED)
     fresh = report.pairwise_fid(records)
     pd.testing.assert_frame_equal(published, fresh, check_dtype=False, rtol=1e-12)
-    rows = [[c.strip() for c in row.strip("|").split("|")] for row in script.table_rows()]
+    rows = headline.headline_cells(CONVERGED, REPO / "results/cpu-amd-epyc-avx2")
     ranked = [cells[0] for cells in rows]
-    assert ranked == list(pd.read_csv(script.CONVERGED, comment="#").sort_values("fid_mnist_mean")["variant"])
+    assert ranked == list(pd.read_csv(CONVERGED / "report.csv", comment="#").sort_values("fid_mnist_mean")["variant"])
     for cells, following in zip(rows, ranked[1:] + [None]):
         cell = cells[5]
         if following is None:

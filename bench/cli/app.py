@@ -403,6 +403,7 @@ def speed(
 
 # The yardstick's commands (score, stats, sample) register themselves on `app`.
 from bench.cli import scoring  # noqa: E402,F401
+from bench.cli import published  # noqa: E402,F401
 
 
 def main():

@@ -2,9 +2,9 @@
 deterministic views (the record without clock readings), or compares them with views
 saved before the change.
 
-    python scripts/repro_check.py --save before.json                # on the old code
-    python scripts/repro_check.py --compare before.json             # on the new code
-    python scripts/repro_check.py --preset quick --variants dcgan,vanilla --save q.json
+    python tools/repro_check.py --save before.json                # on the old code
+    python tools/repro_check.py --compare before.json             # on the new code
+    python tools/repro_check.py --preset quick --variants dcgan,vanilla --save q.json
 
 A key the new code adds (a new section, a new curve field) is listed but is no change;
 a value that differs in a key both have is. Compare on one machine: CPU records of one

@@ -5,8 +5,8 @@ on one thread. With the same seed and threads its numbers are those of `gan-benc
 BEGAN can fail quietly: k_t may rise while G's output stays frozen, or L(x) may sit at the
 trivial value of an autoencoder that passes nothing through. This prints what shows either.
 
-    python scripts/began_trace.py --steps 1875 --out /tmp/began-trace      # the quick preset's run, seed 0
-    python scripts/began_trace.py --arch-option g_start_pixel=0.0 --loss-option lambda_k=0.001   # another setting
+    python tools/began_trace.py --steps 1875 --out /tmp/began-trace      # the quick preset's run, seed 0
+    python tools/began_trace.py --arch-option g_start_pixel=0.0 --loss-option lambda_k=0.001   # another setting
 
 Also prints D's per-pixel reconstruction spread at initialisation and the mean time of a
 training step (evaluation excluded).

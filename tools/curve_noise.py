@@ -8,8 +8,8 @@
    it stops while the true FID still improves at a given rate per curve point (a false
    stop), and how many points it takes to stop once the true FID is flat.
 
-    python scripts/curve_noise.py                          # dcgan, 2 epochs, 10 sample seeds, 2,000 and 10,000 samples
-    python scripts/curve_noise.py --variant lsgan --at 300,1875 --samples 10000 --sample-seeds 20 --json noise.json
+    python tools/curve_noise.py                          # dcgan, 2 epochs, 10 sample seeds, 2,000 and 10,000 samples
+    python tools/curve_noise.py --variant lsgan --at 300,1875 --samples 10000 --sample-seeds 20 --json noise.json
 
 Each FID is the one `gan-bench run` records (bench.eval.fid_mnist on bench.eval.sample_uint8).
 """

@@ -11,8 +11,8 @@ to --json, if given).
 Both sides start from a fresh process and a fresh folder, so each carries its own start-up.
 On a busy machine the figures say more about the machine than about Ray.
 
-    python scripts/study_overhead.py --preset tiny --steps 2 --runs 2 --seeds 1   # smallest
-    python scripts/study_overhead.py --preset quick --runs 8 --seeds 2            # full size
+    python tools/study_overhead.py --preset tiny --steps 2 --runs 2 --seeds 1   # smallest
+    python tools/study_overhead.py --preset quick --runs 8 --seeds 2            # full size
 """
 
 from __future__ import annotations

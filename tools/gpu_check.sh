@@ -12,7 +12,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl \
 #       torch-fidelity==0.4.0 typer rich shellingham pytest-benchmark py-cpuinfo hypothesis
 #   GAN_BENCH_DATA=data .venv/bin/gan-bench fetch        # MNIST raw files, 55 MB
-# then carry .whl and data to the GPU machine and run: bash scripts/gpu_check.sh
+# then carry .whl and data to the GPU machine and run: bash tools/gpu_check.sh
 # The Inception weights (96 MB) are computed into fid_inception afterwards from the
 # checkpoints, where the weights are (gan-bench eval CHECKPOINT --inception-samples 10000).
 #
@@ -33,7 +33,7 @@ stage "1 environment, tests, step timings, features"
     > "$OUT/env.txt" 2>&1
 python3 -m pytest -q -x tests/test_variants.py tests/test_compile.py tests/test_figures.py tests/benchmarks \
     --benchmark-enable --benchmark-json="$OUT/bench.json" > "$OUT/tests.txt" 2>&1
-python3 scripts/compare_features.py "$OUT/features.json" > "$OUT/features.txt" 2>&1
+python3 tools/compare_features.py "$OUT/features.json" > "$OUT/features.txt" 2>&1
 
 stage "2 speed"
 gb speed --variants all --device cuda --batch-sizes 64,256 --out "$OUT/results" > "$OUT/speed.txt" 2>&1

@@ -1,8 +1,8 @@
 """How close the `--dry-run` estimate comes to a published set's measured time, without
 estimating a set from its own records (which would only give them back).
 
-    python scripts/estimate_check.py results/cpu-amd-epyc-avx2/runs --from-seeds 0
-    python scripts/estimate_check.py results/cpu-amd-epyc-avx2/runs --from results/cpu-intel-xeon-processor
+    python tools/estimate_check.py results/cpu-amd-epyc-avx2/runs --from-seeds 0
+    python tools/estimate_check.py results/cpu-amd-epyc-avx2/runs --from results/cpu-intel-xeon-processor
 
 The set's runs (its variants and seeds, preset and dataset) are estimated as `gan-bench run
 --dry-run` estimates them (bench/estimate/costs.py), either from a subset of the set's own

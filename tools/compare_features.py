@@ -4,7 +4,7 @@ largest absolute difference, printed (and written as JSON to the path given, if 
 Both sides run in gan-bench's full-float32 extraction, so the difference is what float32
 kernels on two devices leave, not TF32 rounding.
 
-    python scripts/compare_features.py [OUT.json]
+    python tools/compare_features.py [OUT.json]
 """
 
 import json
