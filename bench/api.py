@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.options import base_type, declared, type_problem
 from bench.report.figures import BEYOND, BUDGET, CONVERGENCE, QUALITY, SYSTEMS, best_figure
 from bench.report.loading import SOURCE_KEY, load_records
-from bench.report.summary import dataset_of, figure_stats, status_counts
+from bench.report.summary import figure_stats, status_counts
 from bench.train.settings import RunSettings
 
 # The record's sections that become columns, flattened (`metrics.fid_mnist`); the curve and
@@ -45,8 +45,6 @@ def load_runs(path) -> pd.DataFrame:
         for section in SECTIONS:
             if isinstance(record.get(section), dict):
                 row[section] = record[section]
-        # As the report reads it: records from before Stacked MNIST name no dataset.
-        row["config"] = {**row["config"], "dataset": dataset_of(record)}
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=[*TOP, "path"])

@@ -10,13 +10,14 @@ import pytest
 
 from bench import report
 from bench.report import summary
+from bench.report.loading import upgrade
 from test_report import SLUG, make_record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def fid_records(fids: dict[str, list[float]]) -> list[dict]:
-    return [{**make_record(variant, seed, fid=fid), report.SOURCE_KEY: f"{variant}-{seed}.json"}
+    return [{**upgrade(make_record(variant, seed, fid=fid)), report.SOURCE_KEY: f"{variant}-{seed}.json"}  # as loaded
             for variant, values in fids.items() for seed, fid in enumerate(values)]
 
 

@@ -61,7 +61,7 @@ def score_command(record: dict) -> str:
         "gan-bench", "score", "--plugin", str(source.get("name"))]
     args += ["--samples", str(config.get("samples"))]
     args += ["--range", ",".join(f"{v:g}" for v in config["range"])] if config.get("range") else []
-    args += ["--dataset", config["dataset"]] if config.get("dataset", "mnist") != "mnist" else []
+    args += ["--dataset", config["dataset"]] if config["dataset"] != "mnist" else []
     args += ["--seed", str(source["seed"])] if source.get("kind") in ("generator", "plugin") else []
     args += ["--name", record["variant"][len(EXTERNAL_PREFIX):]]
     return shlex.join(args)

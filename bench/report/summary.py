@@ -40,8 +40,8 @@ TRAINING_LABELS = ("preset", "budget", "protocol version", "study id")
 
 
 def dataset_of(record: dict) -> str:
-    """The dataset a run trained on; records from before Stacked MNIST trained on MNIST."""
-    return record["config"].get("dataset", "mnist")
+    """The dataset a run trained on (loading.upgrade names MNIST for the records that predate the choice)."""
+    return record["config"]["dataset"]
 
 
 def fid_key_of(records: list[dict]) -> str:
