@@ -18,9 +18,9 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.options import base_type, declared, type_problem
-from bench.report.figures import BEYOND, BUDGET, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, best_figure
+from bench.report.figures import BEYOND, BUDGET, CONVERGENCE, QUALITY, SYSTEMS, best_figure
 from bench.report.loading import SOURCE_KEY, load_records
-from bench.report.summary import dataset_of, figure_range, seed_stats
+from bench.report.summary import figure_stats, status_counts
 from bench.train.settings import RunSettings
 
 # The record's sections that become columns, flattened (`metrics.fid_mnist`); the curve and
@@ -45,8 +45,6 @@ def load_runs(path) -> pd.DataFrame:
         for section in SECTIONS:
             if isinstance(record.get(section), dict):
                 row[section] = record[section]
-        # As the report reads it: records from before Stacked MNIST name no dataset.
-        row["config"] = {**row["config"], "dataset": dataset_of(record)}
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=[*TOP, "path"])
@@ -93,18 +91,14 @@ def summarize(df: pd.DataFrame, by="variant", figures=None) -> pd.DataFrame:
                    and pd.to_numeric(ok[c], errors="coerce").notna().any()]
     else:
         columns = [figure_column(df, name) for name in ([figures] if isinstance(figures, str) else figures)]
+    figures = [(summary_name(column), column, FIGURES.get(column)) for column in columns]
     rows = []
     for key, group in df.groupby(by, sort=True, dropna=False):
-        row = dict(zip(by, key))
-        row.update({f"n_{s}": int((group["status"] == s).sum()) for s in STATUSES})
-        group_ok = group[group["status"] == "ok"]
-        for column in columns:
-            figure = FIGURES.get(column)
-            bounds = figure_range(figure, group_ok.to_dict("records"), lambda row, key: row.get(key)) if figure else ()
-            # tolist(): Python numbers, which seed_stats counts (a numpy integer is no `int` to it).
-            for stat, value in seed_stats(group_ok[column].tolist(), *bounds).items():
-                row[f"{summary_name(column)}_{stat}"] = value
-        rows.append(row)
+        # to_dict: Python numbers, which seed_stats counts (a numpy integer is no `int` to it).
+        runs = group.to_dict("records")
+        ok = [run for run in runs if run["status"] == "ok"]
+        rows.append({**dict(zip(by, key)), **status_counts(runs),
+                     **figure_stats(ok, figures, lambda run, column: run.get(column))})
     return pd.DataFrame(rows)
 
 

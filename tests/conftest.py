@@ -3,12 +3,19 @@
 `make test` runs the tests not marked `slow`: unit tests, tiny runs on a small synthetic
 MNIST-shaped set (`small_mnist_dir`) and every error path, in minutes. `make test-all` adds
 the slow ones: training and evaluation on real MNIST, Ray clusters, subprocesses that are
-killed and resumed. A test is marked slow here from what it uses (`pytest_collection_modifyitems`),
-so a new test file lands in the right tier without anyone remembering to mark it.
+killed and resumed. Each such test says so itself, with `@pytest.mark.slow` (or a module's
+`pytestmark`); a test that asks for real MNIST without the mark is refused at collection, so
+none slips into `make test` by accident.
+
+Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of one
+`xdist_group` run one after another on one worker. A module whose tests share a run trained
+once (a module-scoped fixture) puts itself in a group of its own with
+`pytestmark = pytest.mark.xdist_group(...)`, so that the run is trained once, not once per
+worker. Tests that start Ray need no group: each study starts a Ray of its own, and a test
+finds its own Ray's processes by a tag they inherit (tests/test_study.py).
 """
 
 import os
-import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,62 +31,21 @@ from bench.data import assets
 REAL_MNIST_FIXTURES = {"mnist_dir", "mnist"}
 
 
-def imports_ray(function) -> bool:
-    """Whether `function` (or a function defined inside it) imports or names the `ray` module:
-    the tests and fixtures that start Ray clusters do, e.g. `from ray.cluster_utils import Cluster`."""
-    stack = [getattr(function, "__code__", None)]
-    while stack:
-        code = stack.pop()
-        if code is None:
-            continue
-        if any(name == "ray" or name.startswith("ray.") for name in code.co_names):
-            return True
-        stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
-    return False
-
-
-def fixture_defs(item) -> list:
-    return [d for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values() for d in defs]
-
-
-def starts_ray(item) -> bool:
-    functions = [getattr(item, "function", None)] + [d.func for d in fixture_defs(item)]
-    return any(imports_ray(function) for function in functions)
-
-
-def shares_a_module_fixture(item) -> bool:
-    """Whether the test uses a module-scoped fixture of its own module (a run trained once for
-    several tests, say): under xdist such a fixture is built once per worker that needs it."""
-    module = getattr(getattr(item, "module", None), "__name__", None)
-    return any(d.scope in ("module", "package", "session") and getattr(d.func, "__module__", None) == module
-               for d in fixture_defs(item))
-
-
-# Under pytest-xdist (`make test`, `make test-all`: `--dist loadgroup`) the tests of one group run
-# one after another on one worker: the tests that share a module-scoped fixture of their module
-# form a group per module, so that the fixture (a run trained once for several tests) is built
-# once. Tests that start Ray need no group: each study starts a Ray of its own, and a test finds
-# its own Ray's processes by a tag they inherit (tests/test_study.py).
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker and xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker: an unmarked test fails under `-m "not slow"` too
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_ray(item):
-            item.add_marker(pytest.mark.slow)
-        # xdist joins the names of several groups: an explicit group stays as it is.
-        if item.get_closest_marker("xdist_group") is None and shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    unmarked = [item.nodeid for item in items
+                if REAL_MNIST_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests use real MNIST but are not marked slow (add @pytest.mark.slow): "
+                                + ", ".join(unmarked))
 
 
 def check_xdist_groups(config) -> None:
-    """pytest-xdist puts a test in its group by rewriting the test's `Node._nodeid`, which a
-    pytest that keeps its node ids elsewhere (9.2) ignores: `--dist loadgroup` then spreads every
-    group over all workers, silently (a module's shared run trained again on each worker).
-    Refuse to start instead."""
-    from _pytest.nodes import Node
-
-    if config.getoption("dist", default=None) == "loadgroup" and "_nodeid" not in getattr(Node, "__slots__", ()):
+    """pytest-xdist 3.8 puts a test in its group by rewriting the test's node id in a way that
+    pytest 9.2 no longer sees: `--dist loadgroup` then spreads every group over all workers,
+    silently (a module's shared run trained again on each worker). Refuse to start instead."""
+    if config.getoption("dist", default=None) == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
         raise pytest.UsageError(f"pytest {pytest.__version__} ignores pytest-xdist's test groups (--dist loadgroup): "
                                 "install the versions in constraints.txt (make install does)")
 

@@ -18,6 +18,8 @@ from bench.errors import BenchError
 from bench.report import build_report
 from bench.report.loading import record_files
 
+pytestmark = pytest.mark.xdist_group("test_api")
+
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "results/cpu-amd-epyc-avx2/runs"  # the published quick set: 11 variants x 3 seeds
 

@@ -6,6 +6,7 @@ from bench.data import assets
 from bench.errors import BenchError
 
 
+@pytest.mark.slow
 def test_real_mnist_counts_labels_and_mean(mnist):
     assert mnist["train_images"].shape == (60000, 1, 28, 28)
     assert mnist["test_images"].shape == (10000, 1, 28, 28)
@@ -16,6 +17,7 @@ def test_real_mnist_counts_labels_and_mean(mnist):
     assert sorted(mnist["train_labels"].unique().tolist()) == list(range(10))
 
 
+@pytest.mark.slow
 def test_torchvision_reads_the_files_we_write(mnist_dir, mnist):
     dataset = torchvision.datasets.MNIST(str(mnist_dir), train=False, download=False)
     assert len(dataset) == 10000

@@ -28,6 +28,8 @@ from bench.eval.density import density_coverage, real_neighbourhoods
 from bench.eval.fid_infinity import fid_infinity, reference_statistics, sample_sizes
 from bench.eval.neighbours import kth_neighbour_radii, nearest_distances, smallest_distances
 
+pytestmark = pytest.mark.xdist_group("test_beyond")
+
 
 def gaussian(n, d, seed, scale=1.0, shift=0.0):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale + shift
@@ -325,6 +327,7 @@ def mnist_views(mnist):
     return views, copied, halves
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("view", ["features", "pixels"])
 def test_copy_rate_calibration_on_mnist(mnist_views, view):
     views, copied, (held_out, played) = mnist_views
@@ -337,6 +340,7 @@ def test_copy_rate_calibration_on_mnist(mnist_views, view):
     assert 0.004 < unseen.copy_rate < 0.02, "unseen digits: about 1% by construction"
 
 
+@pytest.mark.slow
 def test_c_t_calibration_on_mnist(mnist_views):
     views, copied, (held_out, played) = mnist_views
     train, test = views["features"]["train"], views["features"]["test"]
@@ -350,6 +354,7 @@ def test_c_t_calibration_on_mnist(mnist_views):
     assert abs(unseen.c_t) < 3, "unseen digits are no copies"
 
 
+@pytest.mark.slow
 def test_density_and_coverage_are_prdcs_on_mnist_features(mnist_views, capsys):
     views, copied, _ = mnist_views
     # 5,000 of each keeps prdc's three dense distance matrices to ~600 MB.

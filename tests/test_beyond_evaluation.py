@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.eval.beyond import BEYOND_KEYS, PIXELS_SKIPPED
 
+pytestmark = pytest.mark.xdist_group("test_beyond_evaluation")
+
 runner = CliRunner()
 
 

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from bench.errors import BenchError
 from bench.eval import cache, inception, quality
 
+pytestmark = pytest.mark.xdist_group("test_cache_safety")
+
 CPU = torch.device("cpu")
 NAME = "real-test"
 

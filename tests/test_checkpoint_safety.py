@@ -20,6 +20,8 @@ from bench.cli import app
 from bench.errors import BenchError
 from bench.train.protocol import init_state
 
+pytestmark = pytest.mark.xdist_group("test_checkpoint_safety")
+
 runner = CliRunner()
 RUN = ["run", "--variants", "vanilla", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1",
        "--device", "cpu"]

@@ -358,6 +358,7 @@ def test_on_stacked_mnist_an_epoch_and_the_final_sample_count_are_its_own():
     assert "26000 samples each" in rule.label()
 
 
+@pytest.mark.slow
 def test_a_real_run_records_its_convergence_and_eval_scores_its_best_generator(mnist_dir, tmp_path):
     """Tiny and real: curve points every 2 steps on 500 samples, stopped by the rule or the
     cap; `eval --best` of its checkpoint gives the record's `*_best` figures."""

@@ -63,6 +63,7 @@ def test_batched_features_equal_torch_fidelity_extraction(tiny_images):
         assert torch.allclose(ours[layer], theirs[layer], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_features_of_real_digits_equal_torch_fidelity_extraction(mnist):
     images = mnist["test_images"]
     ours, theirs = quality.mnist_features(images, CPU), torch_fidelity_features(images)
@@ -91,6 +92,7 @@ def test_fid_equals_pytorch_fid_on_the_same_features():
     assert fid == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_fid_of_real_digits_equals_pytorch_fid(mnist, tmp_path):
     fake, real = mnist["train_images"][:10000], mnist["test_images"]
     fids = [quality.fid_mnist(fake, real, CPU, tmp_path) for _ in range(2)]  # computed, then from the cache
@@ -143,6 +145,7 @@ def test_kid_equals_an_unbiased_polynomial_mmd_on_the_same_subsets():
     assert kid_std == pytest.approx(expected[1], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_kid_of_real_digits_equals_an_unbiased_polynomial_mmd(mnist, tmp_path):
     fake, real = mnist["train_images"][:10000], mnist["test_images"]
     ones = mnist["test_images"][mnist["test_labels"] == 1][:1000]
@@ -199,6 +202,7 @@ def test_one_cluster_gets_high_precision_and_low_recall():
     assert precision < 0.15 and recall > 0.9
 
 
+@pytest.mark.slow
 def test_precision_recall_of_real_digits_equal_torch_fidelity_and_are_not_swapped(mnist, tmp_path):
     test, labels = mnist["test_images"], mnist["test_labels"]
     ones = test[labels == 1]

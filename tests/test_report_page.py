@@ -12,6 +12,8 @@ import pytest
 from bench.report import write_report
 from bench.report.display import PLOT_PLACES
 
+pytestmark = pytest.mark.xdist_group("test_report_page")
+
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_REPORT = ROOT / "results" / "cpu-amd-epyc-avx2" / "study-lucic-narrow"
 CONVERGED_REPORT = ROOT / "results" / "cpu-intel-xeon-processor-avx512" / "converged"

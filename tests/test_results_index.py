@@ -131,6 +131,7 @@ def files_under(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_a_default_speed_run_writes_only_where_git_ignores(mnist_dir, tmp_path, monkeypatch):
     needs_git()
     monkeypatch.chdir(tmp_path)  # the default --out is relative: results/ of wherever it runs

@@ -11,6 +11,8 @@ import variants
 from bench.cli import app
 from bench.records import deterministic_view, load_record
 
+pytestmark = pytest.mark.xdist_group("test_run")
+
 runner = CliRunner()
 
 
@@ -140,6 +142,7 @@ def test_list_formats_for_scripts_carry_every_column():
     assert result.exit_code == 2 and "unknown format 'yaml'" in result.output
 
 
+@pytest.mark.slow
 def test_records_carry_the_quality_figures_and_eval_reads_a_checkpoint(mnist_dir, tmp_path):
     out = tmp_path / "run"
     result = run_cli("--variants", "dcgan", "--preset", "tiny", "--device", "cpu", "--out", str(out),
@@ -202,6 +205,7 @@ def test_the_deterministic_view_drops_every_clock_reading():
         assert deterministic_view(changed) != deterministic_view(record(1.0)), section
 
 
+@pytest.mark.slow
 def test_run_trains_an_arch_and_loss_pairing(mnist_dir, tmp_path):
     result = run_cli("--arch", "mlp", "--loss", "ls", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path),
                      "--data-dir", str(mnist_dir))

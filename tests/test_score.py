@@ -275,6 +275,7 @@ def test_a_reference_file_of_another_network_or_dataset_or_form_is_refused(digit
 
 # ---------------------------------------------------------------- real MNIST
 
+@pytest.mark.slow
 def test_the_committed_mnist_test_statistics_are_the_test_sets(mnist_dir, mnist):
     """results/reference/: FID against the file equals FID against the images it describes."""
     from pathlib import Path
@@ -316,6 +317,7 @@ def test_the_tutorial_gan_example_writes_samples_that_score_scores(small_mnist_d
     assert json.loads(path.read_text())["variant"] == "external:tutorial-gan"
 
 
+@pytest.mark.slow
 def test_stacked_mnist_samples_are_scored_with_the_stacked_figures(mnist_dir, tmp_path):
     """Stacks of real test digits, channels last as an image library writes them."""
     from bench.data.datasets import get_dataset

@@ -9,6 +9,7 @@ import pytest
 
 from bench import report
 from bench.report import headline, summary
+from bench.report.loading import upgrade
 from test_report import SLUG, make_record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,7 +17,7 @@ CONVERGED = REPO / "results/cpu-intel-xeon-processor-avx512/converged"
 
 
 def fid_records(fids: dict[str, list[float]]) -> list[dict]:
-    return [{**make_record(variant, seed, fid=fid), report.SOURCE_KEY: f"{variant}-{seed}.json"}
+    return [{**upgrade(make_record(variant, seed, fid=fid)), report.SOURCE_KEY: f"{variant}-{seed}.json"}  # as loaded
             for variant, values in fids.items() for seed, fid in enumerate(values)]
 
 

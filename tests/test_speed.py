@@ -18,6 +18,8 @@ from bench.train.protocol import init_state
 from bench.speed.compare import measure_speed, probe_memory, summarize
 from bench.speed.yardstick import Yardstick, mnist_dataset
 
+pytestmark = pytest.mark.xdist_group("test_speed")
+
 CPU = torch.device("cpu")
 runner = CliRunner()
 

@@ -18,6 +18,8 @@ from bench.records import deterministic_view, load_record
 from test_reliability import assert_resume_gives, records_in, sigkill_after_a_checkpoint  # noqa: E402
 from variants import ARCH_SPECS, RegistryError, combine, get_variant
 
+pytestmark = pytest.mark.xdist_group("test_stacked")
+
 runner = CliRunner()
 CPU = torch.device("cpu")
 RUN = ["run", "--variants", "dcgan", "--dataset", "stacked-mnist", "--preset", "tiny", "--device", "cpu"]
@@ -37,6 +39,7 @@ def cache_dir(mnist_dir):
 
 # ---------------------------------------------------------------- the data
 
+@pytest.mark.slow
 def test_stacks_are_pinned_shaped_and_drawn_from_the_right_split(stacks, mnist):
     assert stacks["train_images"].shape == (128_000, 3, 28, 28)
     assert stacks["reference_images"].shape == (26_000, 3, 28, 28)
@@ -57,6 +60,7 @@ def test_stacks_are_pinned_shaped_and_drawn_from_the_right_split(stacks, mnist):
     assert reference["stacked_modes"] == 1000 and reference["stacked_kl"] < 0.05
 
 
+@pytest.mark.slow
 def test_stacks_that_differ_from_the_pinned_ones_are_refused(mnist_dir, monkeypatch):
     monkeypatch.setitem(datasets.STACKED_SHA256, "train_images", "0" * 64)
     with pytest.raises(BenchError, match="train_images does not match its pinned sha256"):
@@ -86,6 +90,7 @@ def test_mode_figures_on_hand_made_predictions():
     assert uniform["digit_confidence"] > 0.99
 
 
+@pytest.mark.slow
 def test_real_stacks_score_every_mode(stacks, cache_dir):
     real = stacks["reference_images"]
     m = stacked.stacked_metrics(stacks["train_images"][:10_000], real, CPU, cache_dir)
@@ -98,6 +103,7 @@ def test_real_stacks_score_every_mode(stacks, cache_dir):
     assert m["n_fake"] == 10_000 and m["n_real"] == 26_000
 
 
+@pytest.mark.slow
 def test_a_generator_collapsed_onto_one_stack_scores_one_mode(stacks, cache_dir):
     real = stacks["reference_images"]
     one = stacks["train_images"][:1].expand(2000, -1, -1, -1).contiguous()
@@ -108,6 +114,7 @@ def test_a_generator_collapsed_onto_one_stack_scores_one_mode(stacks, cache_dir)
     assert m["fid_stacked"] > 100
 
 
+@pytest.mark.slow
 def test_a_generator_of_ten_stacks_scores_ten_modes(stacks, cache_dir):
     labels = stacks["train_labels"]
     modes = datasets.mode_ids(labels)
@@ -147,6 +154,7 @@ def stacked_run(mnist_dir, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_a_stacked_run_records_its_dataset_and_figures(stacked_run):
     paths = records_in(stacked_run)
     assert len(paths) == 2
@@ -167,6 +175,7 @@ def test_a_stacked_run_records_its_dataset_and_figures(stacked_run):
     assert (pixels[..., 0] != pixels[..., 1]).any()  # colour: the channels are different digits
 
 
+@pytest.mark.slow
 def test_one_seed_on_stacked_mnist_is_one_record(stacked_run, mnist_dir, tmp_path):
     result = runner.invoke(app, [*RUN, "--out", str(tmp_path), "--data-dir", str(mnist_dir)])
     assert result.exit_code == 0, result.output
@@ -185,6 +194,7 @@ def test_sigkill_then_resume_on_stacked_mnist_gives_the_uninterrupted_record(sta
     assert_resume_gives(args, tmp_path / "killed", mnist_dir, deterministic_view(load_record(path)))
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_stacked_figures(stacked_run):
     result = runner.invoke(app, ["report", str(stacked_run), "--format", "md,csv"])
     assert result.exit_code == 0, result.output
@@ -195,6 +205,7 @@ def test_the_report_shows_the_stacked_figures(stacked_run):
     assert "FID (MNIST)" not in report
 
 
+@pytest.mark.slow
 def test_pairwise_tests_compare_the_stacked_fid(stacked_run):
     from bench.report import load_records, pairwise_fid
 
@@ -207,6 +218,7 @@ def test_pairwise_tests_compare_the_stacked_fid(stacked_run):
     assert pair["median_fid_b"] == pytest.approx(sum(fids) / 2 + 50)
 
 
+@pytest.mark.slow
 def test_the_report_never_mixes_datasets(stacked_run, mnist_dir, tmp_path):
     import shutil
 
@@ -222,6 +234,7 @@ def test_the_report_never_mixes_datasets(stacked_run, mnist_dir, tmp_path):
     assert "FID (MNIST)" not in reports["stacked-mnist-tiny-4-generator-steps"]
 
 
+@pytest.mark.slow
 def test_eval_scores_a_stacked_checkpoint_and_refuses_another_dataset(stacked_run, mnist_dir, tmp_path):
     checkpoint = next(stacked_run.glob("checkpoints/*/*.pt"))
     out = tmp_path / "eval.json"

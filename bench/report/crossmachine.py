@@ -12,8 +12,8 @@ import statistics
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.report import dig, load_records, seed_stats
-from bench.report.loading import recipe_hash
+from bench.report.loading import dig, load_records, recipe_hash
+from bench.report.summary import seed_stats
 
 # Runs pair up across machines by recipe (the configuration's hash: variant, preset, budget,
 # hyperparameters and protocol, as loading.recipe_hash reads older records) and seed.

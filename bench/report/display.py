@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 
+from bench.report.commands import command_line, dataset_flags
 from bench.report.figures import (
     BEYOND, BUDGET, CLIPPED_MARK, CLIPPED_NOTE, CONVERGENCE, QUALITY, STATUSES, SYSTEMS, Figure,
 )
@@ -54,17 +55,13 @@ def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def score_command(record: dict) -> str:
     """The `gan-bench score` command that made an external record (run beside its input)."""
-    import shlex
-
     source, config = record.get("input") or {}, record["config"]
-    args = ["gan-bench", "score", str(source.get("name", "INPUT"))] if source.get("kind") != "plugin" else [
-        "gan-bench", "score", "--plugin", str(source.get("name"))]
-    args += ["--samples", str(config.get("samples"))]
+    args = [source.get("name", "INPUT")] if source.get("kind") != "plugin" else ["--plugin", source.get("name")]
+    args += ["--samples", config.get("samples")]
     args += ["--range", ",".join(f"{v:g}" for v in config["range"])] if config.get("range") else []
-    args += ["--dataset", config["dataset"]] if config.get("dataset", "mnist") != "mnist" else []
-    args += ["--seed", str(source["seed"])] if source.get("kind") in ("generator", "plugin") else []
-    args += ["--name", record["variant"][len(EXTERNAL_PREFIX):]]
-    return shlex.join(args)
+    args += dataset_flags(config["dataset"])
+    args += ["--seed", source["seed"]] if source.get("kind") in ("generator", "plugin") else []
+    return command_line("score", *args, "--name", record["variant"][len(EXTERNAL_PREFIX):])
 
 
 def external_lines(records: list[dict]) -> list[tuple[str, str]]:

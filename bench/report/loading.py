@@ -274,11 +274,15 @@ def upgrade(record: dict) -> dict:
     """An older record as this report reads it. Its env.device_slug becomes the machine's
     identity (devices.identity_slug: the model name and the capability it recorded), so that
     every table, set, filter and deduplication tells an AVX2 machine from an AVX-512 one of
-    the same name. Schema 1's peak_mem_bytes was read after a window that held the fid_mnist
-    curve's evaluations, so it is no training figure: left out rather than shown as one."""
+    the same name. Records from before Stacked MNIST name no dataset: they trained on MNIST,
+    and say so here, so that no reader has to know. Schema 1's peak_mem_bytes was read after
+    a window that held the fid_mnist curve's evaluations, so it is no training figure: left
+    out rather than shown as one."""
     identity = identity_slug(record["env"])
     if identity != record["env"]["device_slug"]:
         record = {**record, "env": {**record["env"], "device_slug": identity}}
+    if "dataset" not in record["config"]:
+        record = {**record, "config": {**record["config"], "dataset": "mnist"}}
     if record["schema_version"] == 1 and isinstance(record.get("systems"), dict):
         systems = {k: v for k, v in record["systems"].items() if k != "peak_mem_bytes"}
         return {**record, "systems": systems}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bench.presets import PRESETS, budget_label
+from bench.report.commands import DEFAULT_DATASET, command_line, dataset_flags, report_command
 from bench.report.loading import dig, is_number
 from bench.report.sets import RecordSet
 from bench.report.study import RERUN_BEST
@@ -90,15 +91,10 @@ class Recipe:
 
 def run_command(s: RecordSet, folder: str) -> list[str]:
     first = s.records[0]
-    args = ["gan-bench", "run", "--variants", variants_spec([r["variant"] for r in s.records]),
-            *seed_flags(s.records), "--preset", first["config"]["preset"]]
-    args += ["--dataset", s.key["dataset"]] if s.key["dataset"] != "mnist" else []
-    args += budget_flags(first) + ["--device", first["env"]["device_type"], "--out", folder]
-    return [shlex.join(args), report_command(folder)]
-
-
-def report_command(folder: str) -> str:
-    return shlex.join(["gan-bench", "report", folder, "--out", folder])
+    run = command_line("run", "--variants", variants_spec([r["variant"] for r in s.records]), *seed_flags(s.records),
+                       "--preset", first["config"]["preset"], *dataset_flags(s.key["dataset"]), *budget_flags(first),
+                       "--device", first["env"]["device_type"], "--out", folder)
+    return [run, report_command(folder, folder)]
 
 
 def rerun_seeds(s: RecordSet) -> int:
@@ -107,19 +103,17 @@ def rerun_seeds(s: RecordSet) -> int:
 
 def study_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
     device = device_type(s)
-    search = ["gan-bench", "study", "--variants", ",".join(study.get("variants") or
-                                                           sorted({r["variant"] for r in s.records})),
+    search = ["study", "--variants", ",".join(study.get("variants") or sorted({r["variant"] for r in s.records})),
               "--space", dig(study, "space", "name") or s.records[0]["study"]["space"],
-              "--configs", str(study.get("configs")), "--seeds", str(study.get("seeds")),
-              "--preset", study.get("preset") or s.key["preset"]]
-    search += ["--dataset", s.key["dataset"]] if s.key["dataset"] != "mnist" else []
-    search += ["--steps", str(study["steps"])] if study.get("steps") else []
+              "--configs", study.get("configs"), "--seeds", study.get("seeds"),
+              "--preset", study.get("preset") or s.key["preset"], *dataset_flags(s.key["dataset"])]
+    search += ["--steps", study["steps"]] if study.get("steps") else []
     search += ["--train-seconds", f"{study['train_seconds']:g}"] if study.get("train_seconds") else []
-    commands = [shlex.join(search + ["--device", device, "--out", folder])]
+    commands = [command_line(*search, "--device", device, "--out", folder)]
     if rerun_seeds(s):
-        commands.append(shlex.join(["gan-bench", "study", "--rerun-best", "--seeds", str(rerun_seeds(s)),
-                                    "--device", device, "--out", folder]))
-    return commands + [report_command(folder)]
+        commands.append(command_line("study", "--rerun-best", "--seeds", rerun_seeds(s), "--device", device,
+                                     "--out", folder))
+    return commands + [report_command(folder, folder)]
 
 
 def converged_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
@@ -146,7 +140,7 @@ def variant_names(s: RecordSet) -> str:
 
 
 def on_mnist(s: RecordSet) -> bool:
-    return s.key["dataset"] == "mnist"
+    return s.key["dataset"] == DEFAULT_DATASET
 
 
 # Which target made a set, and how: the first recipe that applies is the set's. What a target

@@ -40,8 +40,8 @@ TRAINING_LABELS = ("preset", "budget", "protocol version", "study id")
 
 
 def dataset_of(record: dict) -> str:
-    """The dataset a run trained on; records from before Stacked MNIST trained on MNIST."""
-    return record["config"].get("dataset", "mnist")
+    """The dataset a run trained on (loading.upgrade names MNIST for the records that predate the choice)."""
+    return record["config"]["dataset"]
 
 
 def fid_key_of(records: list[dict]) -> str:
@@ -178,22 +178,38 @@ def best_figures(records: list[dict]) -> tuple[Figure, ...]:
                  {f.key for f in BEYOND})
 
 
+def status_counts(runs: list) -> dict:
+    """`n_ok`, `n_diverged`, ...: the runs of a group per status."""
+    return {f"n_{s}": sum(r["status"] == s for r in runs) for s in STATUSES}
+
+
+def figure_stats(ok: list, figures, value_at=record_value) -> dict:
+    """The statistics over seeds of a group's ok runs, `<name>_n`, `<name>_mean`, ... for each
+    (name, dotted key, Figure or None) of `figures`, each interval clipped to what its figure
+    can take. The report's summary and bench.summarize both come from here; `value_at(run,
+    key)` reads a record here, a DataFrame row's flattened columns in bench.api."""
+    row = {}
+    for name, key, figure in figures:
+        bounds = figure_range(figure, ok, value_at) if figure else ()
+        for stat, value in seed_stats([value_at(r, key) for r in ok], *bounds).items():
+            row[f"{name}_{stat}"] = value
+    return row
+
+
 def summarise(records: list[dict]) -> pd.DataFrame:
     """One row per variant. Only ok runs enter the statistics; the others are counted.
     Where a run stopped under --until-converged goes in `stop_<figure>_<stat>`, apart from
     the budget's figures (a run may stop before its cap)."""
     quality = present_figures(records) + best_figures(records)
+    figures = [(f"{prefix}{figure.key}", f"{section}.{figure.key}", figure)
+               for section, section_figures, prefix in (("metrics", quality, ""), ("systems", SYSTEMS, ""),
+                                                        ("budget", BUDGET, ""), ("convergence", CONVERGENCE, "stop_"))
+               for figure in section_figures]
     rows = []
     for variant, runs in group_by_variant(records).items():
         ok = [r for r in runs if r["status"] == "ok"]
-        row = {"variant": variant, **{f"n_{s}": sum(r["status"] == s for r in runs) for s in STATUSES},
-               "seeds_ok": " ".join(str(r["seed"]) for r in ok)}
-        for section, figures, prefix in (("metrics", quality, ""), ("systems", SYSTEMS, ""), ("budget", BUDGET, ""),
-                                         ("convergence", CONVERGENCE, "stop_")):
-            for figure in figures:
-                values = [dig(r, section, figure.key) for r in ok]
-                for stat, value in seed_stats(values, *figure_range(figure, ok)).items():
-                    row[f"{prefix}{figure.key}_{stat}"] = value
+        row = {"variant": variant, **status_counts(runs), "seeds_ok": " ".join(str(r["seed"]) for r in ok),
+               **figure_stats(ok, figures)}
         row["converged"] = sum(dig(r, "convergence", "status") == "converged" for r in ok)
         row["best_epochs_mean"] = seed_stats([epochs_at_best(r) for r in ok])["mean"]
         row.update(time_to_fid_columns(ok))

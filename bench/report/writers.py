@@ -3,7 +3,6 @@ command that regenerates it."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +11,7 @@ import pandas as pd
 from bench.report import page, plots
 from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
+from bench.report.commands import report_command
 from bench.report.display import Report
 from bench.report.loading import SOURCE_KEY, dig, load_records
 from bench.report.sets import RecordSet, filter_flags, select, set_dirs, split_sets, with_real_data
@@ -192,8 +192,7 @@ def default_out_dir(results_dir: Path, slug: str) -> Path:
 
 
 def regenerate_command(results_dir: Path, out_dir: Path, formats: tuple[str, ...], filters=()) -> str:
-    command = shlex.join(["gan-bench", "report", str(results_dir), *filters, "--out", str(out_dir)])
-    return command if formats == FORMATS else f"{command} --format {','.join(formats)}"
+    return report_command(results_dir, out_dir, filters, None if formats == FORMATS else ",".join(formats))
 
 
 def load_checked(results_dir: Path, warn: Callable[[str], None] | None) -> tuple[list[dict], list[str]]:

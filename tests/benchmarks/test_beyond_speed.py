@@ -21,6 +21,8 @@ from bench.eval.copies import copy_rate, copy_reference, copying_reference, data
 from bench.eval.density import density_coverage, real_neighbourhoods
 from bench.eval.fid_infinity import N_MIN, fid_infinity, reference_statistics
 
+pytestmark = pytest.mark.xdist_group("test_beyond_speed")
+
 N_SAMPLES, N_TRAIN, N_TEST, DIM, PIXELS = 10_000, 60_000, 10_000, 128, 784
 SMALL = 5  # the plain test run's sizes are these divided by SMALL
 

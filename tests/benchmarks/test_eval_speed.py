@@ -19,6 +19,8 @@ import torch
 from bench.eval import features, precision_recall, quality
 from bench.eval.classifier import CLASSIFIER_SHA256, FEATURES, LOGITS
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_eval_speed")]
+
 CPU = torch.device("cpu")
 N_SAMPLES = 10_000
 SMALL = 10  # the plain test run scores N_SAMPLES / SMALL samples

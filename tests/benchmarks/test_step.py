@@ -16,6 +16,8 @@ import variants
 from bench.devices import synchronize
 from bench.train.protocol import init_state, train_step
 
+pytestmark = pytest.mark.slow
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
