@@ -119,12 +119,12 @@ def study_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
 def converged_commands(s: RecordSet, study: dict, folder: str) -> list[str]:
     """`make publish-converged`'s runs as one `gan-bench run`: its seed-major rounds, several runs
     at a time, change no record; the one torch thread each run had (env.threads) may."""
-    args = ["gan-bench", "run", "--variants", variant_names(s), *seed_flags(s.records), "--preset", s.key["preset"],
+    args = ["run", "--variants", variant_names(s), *seed_flags(s.records), "--preset", s.key["preset"],
             *budget_flags(s.records[0]), "--device", device_type(s)]
     threads = {dig(r, "env", "threads") for r in s.records}
     if len(threads) == 1 and is_number(next(iter(threads))):
         args += ["--threads", str(threads.pop())]
-    return [shlex.join(args + ["--out", folder]), report_command(folder)]
+    return [command_line(*args, "--out", folder), report_command(folder, folder)]
 
 
 def is_converged(s: RecordSet) -> bool:
