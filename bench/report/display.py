@@ -36,8 +36,9 @@ BEYOND_NOTE = ("What FID misses, on the last generator (docs/figures.md, Beyond 
                "samples nearer to a training digit than 99 % of unseen test digits are; 0.01 for unseen real "
                "data, 1 for copies), C_T (Meehan et al. 2020: below 0 copying, near 0 like unseen data, above 0 "
                "under-fitting), density and coverage (Naeem et al. 2020, k = 5: about 1 and 0.97 for real data) "
-               "and FID∞ (Chong & Forsyth 2020: FID without its 1/N bias). Mean ± standard deviation [95% "
-               "t-interval] over training seeds.")
+               "and FID∞ (Chong & Forsyth 2020: FID without its 1/N bias). The row of real data is 10,000 training "
+               "digits: what a generator that returns its training set scores (copy rate 1, C_T far below 0). "
+               "Mean ± standard deviation [95% t-interval] over training seeds.")
 EXTERNAL_PREFIX = "external:"  # the variant name of a `gan-bench score` record
 
 

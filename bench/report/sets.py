@@ -21,7 +21,7 @@ from typing import Callable
 from bench.errors import BenchError
 from bench.presets import PRESETS, budget_label
 from bench.report.loading import dig
-from bench.report.summary import COMPARABLE, dataset_of
+from bench.report.summary import COMPARABLE, REAL_DATA, dataset_of
 
 # Keys where a missing value is a value of its own: a run outside any study is no study run.
 STRICT = ("dataset", "device slug", "preset", "protocol version", "study id")
@@ -163,7 +163,6 @@ def place_external(sets: list["RecordSet"], external: list[dict]) -> list[dict]:
 # perfect generator scores. Made once per feature network by the command in its record
 # (`gan-bench score mnist:train --samples 10000 --name real-data`) and shipped with gan-bench.
 REAL_DATA_DIR = Path(__file__).parents[1] / "eval" / "reference"
-REAL_DATA = "external:real-data"
 
 
 def real_data_records() -> list[dict]:
