@@ -14,7 +14,7 @@ from bench.devices import device_slug, resolve_device
 from bench.errors import BenchError
 from bench.files import probe_writable
 from bench.options import check, declared, problem
-from bench.presets import PRESETS, budget_label, generator_steps
+from bench.presets import PRESETS, budget_label, generator_steps, images_per_step
 from bench.train.protocol import RunConfig
 from bench.train.settings import Budget, Convergence, RunSettings
 from variants import Variant, pairings, select_variants
@@ -131,9 +131,8 @@ def run_config(variant: Variant, seed: int, plan: RunPlan, n_train: int) -> RunC
     --until-converged), its cadence and the budget's label. A dry run estimates from it too."""
     preset = PRESETS[plan.preset]
     rule = rule_of(plan, n_train)
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
     return RunConfig(variant, seed, preset, DATASETS[plan.dataset],
-                     convergence.cap_steps(rule, n_train, images_per_step) if rule else
+                     convergence.cap_steps(rule, n_train, images_per_step(variant)) if rule else
                      generator_steps(preset, variant, n_train, plan.steps, plan.train_seconds),
                      plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
                      rule.label() if rule else budget_label(preset, plan.steps, plan.train_seconds), rule)
