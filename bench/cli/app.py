@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import signal
@@ -29,14 +28,28 @@ from bench.report.tables import Column, fixed
 
 console = Console()
 errors = Console(stderr=True)
-# typer's own parse errors (an unknown option, a value out of its declared limits) are
-# usage errors: BadParameter's parent class.
+# typer's own parse errors (an unknown option, a value it cannot read) are usage errors:
+# BadParameter's parent class.
 UsageError = typer.BadParameter.__mro__[1]
 
 
+def say_error(message: str, exit_code: int):
+    """One `error:` line on stderr and the exit. A message names paths, run ids and what a
+    file asked for, verbatim: none of it is rich markup."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code)
+
+
+def warn(line: str) -> None:
+    """A warning on stderr (stdout may be JSON or CSV for a script); file names and values
+    may hold [brackets]: not markup."""
+    errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 class OneLineErrors(TyperGroup):
-    """A command line error is one `error:` line and exit 2, like every other error a user
-    can fix, rather than a usage box."""
+    """Every error a user can fix is one `error:` line and a non-zero exit, whether typer
+    refused the command line (exit 2, rather than a usage box) or a command refused its
+    input (a BenchError's exit code, or an unknown variant's 2)."""
 
     def invoke(self, ctx):
         try:
@@ -44,32 +57,18 @@ class OneLineErrors(TyperGroup):
         except UsageError as error:
             message = error.message if isinstance(error, typer.BadParameter) and error.message.startswith(
                 ("unknown ", "--")) else error.format_message()
-            errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
-            raise typer.Exit(2) from None
+            say_error(message, 2)
+        except BenchError as error:
+            say_error(str(error), error.exit_code)
+        except registry.UnknownVariant as error:
+            say_error(str(error), 2)
 
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
 
 
-def clean_errors(command):
-    """Turn the errors a user can fix into one line on stderr and a non-zero exit. A message
-    names paths, run ids and what a file asked for, verbatim: none of it is rich markup."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except BenchError as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code)
-        except registry.UnknownVariant as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
-    return wrapper
-
-
 @app.command()
-@clean_errors
 def fetch(data_dir: DataDir = None,
           force: bool = typer.Option(False, "--force", help="Fetch again even if files are there.")):
     """Fetch MNIST into the data directory and verify its checksums."""
@@ -89,7 +88,6 @@ def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
 
 
 @app.command("list")
-@clean_errors
 def list_command(plugin: Plugins = None, fmt: Format = "table"):
     """List the registered variants with their defaults."""
     from bench.plugins import load_plugins
@@ -103,7 +101,6 @@ def list_command(plugin: Plugins = None, fmt: Format = "table"):
 
 
 @app.command()
-@clean_errors
 @takes(RunSettings)
 def run(settings: RunSettings):
     """Train and measure each variant under the one protocol; write one record per run."""
@@ -157,19 +154,18 @@ STUDY_EXTRA = (
 
 
 @app.command()
-@clean_errors
 @takes(StudySettings, given_only=True, extra=STUDY_EXTRA)
 def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
     from bench.study.options import prepare
 
-    flags = {key: str(value) if isinstance(value, Path) else value for key, value in given.items()}
-    warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)  # noqa: E731
-    if given.get("dry-run"):
+    # Paths as a study file holds them: the two sources merge into one settings object.
+    flags = {name: str(value) if isinstance(value, Path) else value for name, value in given.items()}
+    if given.get("dry_run"):
         from bench.estimate.dry_run import show, study_dry_run
 
-        show(study_dry_run(file, flags, rerun_best, warn), given.get("format", "table"), console)
+        show(study_dry_run(file, flags, rerun_best, warn), given.get("fmt", "table"), console)
         raise typer.Exit(0)
     definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
@@ -185,7 +181,6 @@ def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
 
 
 @app.command("train-classifier")
-@clean_errors
 def train_classifier_command(
     epochs: int = typer.Option(4, "--epochs", help="Training epochs."),
     seed: int = typer.Option(0, "--seed"),
@@ -215,7 +210,6 @@ def train_classifier_command(
 
 
 @app.command("eval")
-@clean_errors
 def eval_command(
     checkpoint: Path = typer.Argument(..., help="A checkpoint from results/checkpoints/<device-slug>/."),
     samples: Optional[int] = typer.Option(None, "--samples", help="Generated samples (default: the run's preset)."),
@@ -285,7 +279,6 @@ def eval_command(
 
 
 @app.command()
-@clean_errors
 def report(
     results: Path = typer.Argument(Path("results"), help="Results directory (records under runs/<device-slug>/)."),
     formats: str = typer.Option("md,csv,tex,html", "--format", "-f", help="Comma-separated: md, csv, tex, html."),
@@ -306,12 +299,7 @@ def report(
 
     Records that may not share a table (another dataset, device, preset, budget or study) get
     a report each, in a sub-folder per set; the filters pick some of them."""
-    from rich.markup import escape
-
     from bench.report import parse_filters, parse_formats, write_reports
-
-    def warn(line):  # file names and values may hold [brackets]: not markup
-        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
 
     filters = parse_filters(preset=preset, dataset=dataset, variants=variants, device=device, budget=budget,
                             study=study)
@@ -328,7 +316,6 @@ def report(
 
 
 @app.command("index")
-@clean_errors
 def index_command(
     results: Path = typer.Argument(Path("results"), help="The folder of published sets."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when RESULTS/README.md differs from "
@@ -342,19 +329,13 @@ def index_command(
 
 
 @app.command("compare-machines")
-@clean_errors
 def compare_machines_command(
     machine_a: Path = typer.Argument(..., help="Results of one machine (records under it)."),
     machine_b: Path = typer.Argument(..., help="Results of another machine, same variants, seeds and preset."),
     fmt: Format = "table",
 ):
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
-    from rich.markup import escape
-
     from bench.report.crossmachine import compare_machines
-
-    def warn(line):  # on stderr: stdout may be JSON or CSV for a script
-        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
 
     rows, name_a, name_b = compare_machines(machine_a, machine_b, warn)
     two = fixed(2)
@@ -369,7 +350,6 @@ def compare_machines_command(
 
 
 @app.command()
-@clean_errors
 def speed(
     variants: Variants = "all",
     exclude: Exclude = None,

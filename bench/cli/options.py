@@ -15,7 +15,7 @@ _RUN = {name: (spec, kind) for name, spec, kind, _ in declared(RunSettings)}
 def like_run(name: str):
     """`run`'s option `name`, for another command (its default goes after the `=`)."""
     spec, kind = _RUN[name]
-    return Annotated[kind, typer_info(spec, kind)]
+    return Annotated[kind, typer_info(spec, kind, check=True)]
 
 
 DataDir = like_run("data_dir")
