@@ -61,6 +61,13 @@ def option(default, *flags: str, help: str, **limits) -> typing.Any:
     return field(default=default, metadata={"option": Spec(tuple(flags), help, **limits)})
 
 
+def same_as(cls, name: str, default=MISSING) -> typing.Any:
+    """Option `name` of the settings class `cls`, for another command: its flags, help and
+    limits stay one declaration (with another default where given)."""
+    source = next(f for f in fields(cls) if f.name == name)
+    return field(default=source.default if default is MISSING else default, metadata=source.metadata)
+
+
 def declared(cls) -> list[tuple[str, Spec, typing.Any, typing.Any]]:
     """(field name, spec, type, default) of every option field of a settings class, in order."""
     hints = typing.get_type_hints(cls)

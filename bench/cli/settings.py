@@ -17,13 +17,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.options import Spec, base_type, declared, problem
+from bench.options import Spec, base_type, declared
 
 
-def typer_info(spec: Spec, kind, show_default=True, check=False):
+def typer_info(spec: Spec, kind, show_default=True):
     """The typer option (or argument) of one declared field; --help shows its choices and
-    limits. `check`: typer checks the value (with `problem`, in the words every other path
-    uses), for a command that takes the option without a Checked settings object."""
+    limits. typer checks only that a value reads as its type: the settings object checks
+    the rest when it is made, in the words a study file and the Python API get too."""
     extra, help = {}, spec.help
     # The choices go in the help, where rich wraps between words; as a metavar
     # ([tiny|quick|...]) a narrow terminal or a pipe (80 columns) cut them mid-name.
@@ -34,13 +34,6 @@ def typer_info(spec: Spec, kind, show_default=True, check=False):
         help += f" [{forms}]"
     if spec.limits() is not None:
         help += f" [{spec.limits()}]"
-    if check and (spec.limits() is not None or spec.choices is not None or spec.pattern is not None):
-        def within(value):
-            reason = problem(spec, value)
-            if reason is not None:
-                raise typer.BadParameter(reason)
-            return value
-        extra["callback"] = within
     make = typer.Argument if spec.argument else typer.Option
     flags = () if spec.argument else spec.flags
     # typer reads help as rich markup, where [brackets] are tags.
