@@ -229,7 +229,7 @@ def definition_problem(definition: StudyDefinition) -> str | None:
                   and math.isfinite(definition.train_seconds) and definition.train_seconds > 0),
                "null or a positive number"),
               ("convergence", definition.convergence is None or rule_shape_ok(definition.convergence),
-               "null or a convergence rule (every_images, min_delta, patience, max_epochs, curve_samples)"))
+               f"null or a convergence rule ({', '.join(f.name for f in dataclasses.fields(Rule))})"))
     for key, ok, what in checks:
         if not ok:
             return f"'{key}' must be {what}"
