@@ -124,7 +124,7 @@ def run(**options) -> list[dict]:
 def settings_of(options: dict) -> RunSettings:
     """RunSettings from keywords: an unknown name is a TypeError (with the closest option), a
     value of the wrong type a BenchError in the words a study file gets; the limits are
-    checked where the command line's are (`plan_from`)."""
+    checked as the command line's are, when the RunSettings is made."""
     unknown = [name for name in options if name not in RUN_OPTIONS]
     if unknown:
         hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(

@@ -2,10 +2,11 @@
 
 A field made with `option(...)` carries its flags, help, limits and choices. From that
 one declaration come the command line's typer options (bench/cli/settings.py builds
-them, with click's own range and choice checks), the study file's keys and the types
-they may hold, and `problem()`, the check that the Python API and study files go
-through. The settings classes themselves live with the layer that uses them
-(bench/train/settings.py, bench/study/settings.py)."""
+them), the study file's keys and the types they may hold, and `problem()`, the one check
+of a value. A settings class that is `Checked` runs it on every option when an object is
+made, so the command line, the Python API and study files refuse a value in the same
+words, once. The settings classes themselves live with the layer that uses them
+(bench/train/settings.py, bench/study/settings.py, bench/scoring/settings.py, ...)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ class Spec:
 def option(default, *flags: str, help: str, **limits) -> typing.Any:
     """A settings field that is also an option (see `Spec` for the limits it takes)."""
     return field(default=default, metadata={"option": Spec(tuple(flags), help, **limits)})
+
+
+def same_as(cls, name: str, default=MISSING) -> typing.Any:
+    """Option `name` of the settings class `cls`, for another command: its flags, help and
+    limits stay one declaration (with another default where given)."""
+    source = next(f for f in fields(cls) if f.name == name)
+    return field(default=source.default if default is MISSING else default, metadata=source.metadata)
 
 
 def declared(cls) -> list[tuple[str, Spec, typing.Any, typing.Any]]:
@@ -127,12 +135,20 @@ def check(settings) -> None:
             raise BenchError(reason)
 
 
+class Checked:
+    """A settings class whose objects are checked as they are made (`check`): whoever made
+    one, the command line, a study file or a Python caller, holds values within limits."""
+
+    def __post_init__(self):
+        check(self)
+
+
+def values_of(settings, *pieces) -> dict:
+    """The fields of the settings classes `pieces` (of which `settings` is one, or holds
+    their fields), by name: what one object hands on to another made of the same pieces."""
+    return {f.name: getattr(settings, f.name) for piece in pieces for f in fields(piece)}
+
+
 def defaults(cls) -> dict:
     """The file keys of a settings class with their defaults."""
     return {spec.key: default for _, spec, _, default in declared(cls) if spec.in_file}
-
-
-def from_keys(cls, values: dict):
-    """A settings object from file keys (dashed): the study file's and the command's words."""
-    by_key = {spec.key: name for name, spec, _, _ in declared(cls)}
-    return cls(**{by_key[key]: value for key, value in values.items() if key in by_key})

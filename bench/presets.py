@@ -61,6 +61,12 @@ def get_preset(name: str) -> Preset:
     return PRESETS.get(name)
 
 
+def images_per_step(variant: Variant) -> int:
+    """Real images D sees per generator update: a batch for each of its n_critic updates.
+    Budgets in epochs, curve cadences and images/s all count in these."""
+    return variant.hparams.batch_size * variant.hparams.n_critic
+
+
 def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int | None = None,
                     train_seconds: float | None = None) -> int | None:
     """The generator updates a run gets; None under a training-time budget."""
@@ -70,8 +76,7 @@ def generator_steps(preset: Preset, variant: Variant, n_train: int, steps: int |
         return steps
     if preset.steps is not None:
         return preset.steps
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
-    return max(1, math.ceil(preset.epochs * n_train / images_per_step))
+    return max(1, math.ceil(preset.epochs * n_train / images_per_step(variant)))
 
 
 def budget_label(preset: Preset, steps: int | None = None, train_seconds: float | None = None) -> str:

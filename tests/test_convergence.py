@@ -323,10 +323,10 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     from bench.study.plan import budget_fields
 
     flags = {"variants": "dcgan", "space": "lucic-narrow", "configs": 2, "out": str(tmp_path / "s"),
-             "preset": "quick", "until-converged": True, "patience": 4}
+             "preset": "quick", "until_converged": True, "patience": 4}
     definition, runs, _, _ = prepare(None, flags, False, print)
     assert definition.convergence == make_rule(60_000, patience=4).describe()
-    fixed, _, _, _ = prepare(None, {**flags, "until-converged": None, "patience": None}, False, print)
+    fixed, _, _, _ = prepare(None, {**flags, "until_converged": None, "patience": None}, False, print)
     assert "convergence" not in fixed.canonical() and fixed.id != definition.id
     # Every run of the study gets the same rule as `gan-bench run --until-converged --patience 4`.
     plan = RunPlan(variants=[], seeds=[0], device=CPU, out=tmp_path, **budget_fields(definition))
@@ -338,7 +338,7 @@ def test_a_study_trains_until_converged_from_flags_or_its_file(tmp_path):
     from_file, _, _, _ = prepare(study_file, {"out": str(tmp_path / "f")}, False, print)
     assert from_file.convergence["min_delta"] == 0.05 and from_file.convergence["patience"] == 3
     with pytest.raises(BenchError, match="add --until-converged"):
-        prepare(None, {**flags, "until-converged": None}, False, print)
+        prepare(None, {**flags, "until_converged": None}, False, print)
     with pytest.raises(BenchError, match="--patience must be at least 1"):
         prepare(None, {**flags, "patience": 0}, False, print)
     # The published fixed-budget study still hashes to the id its folder holds.

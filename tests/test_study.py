@@ -393,7 +393,7 @@ def test_a_study_file_gives_the_settings_and_the_command_line_wins(tmp_path):
 
     path = Path(__file__).resolve().parent.parent / "examples" / "study_narrow.toml"
     settings, space = merge(path, {"configs": 2, "seeds": None, "out": str(tmp_path)})
-    assert settings["configs"] == 2 and settings["variants"] and space.name == "custom"
+    assert settings.configs == 2 and settings.variants and space.name == "custom"
     assert {p.name for p in space.params} >= {"lr"}
 
 
@@ -433,12 +433,12 @@ def test_arch_and_loss_lists_join_the_study_as_pairings(tmp_path):
 
     settings, _ = merge(None, {"arch": "dcgan,mlp", "loss": "ns,ls", "space": "lucic-narrow", "configs": 2,
                                "out": str(tmp_path)})
-    assert settings["variants"] == "dcgan+ns,dcgan+ls,mlp+ns,mlp+ls"
+    assert settings.variants == "dcgan+ns,dcgan+ls,mlp+ns,mlp+ls"
     study_file = tmp_path / "pairs.toml"
     study_file.write_text('variants = ["vanilla"]\narch = "dcgan"\nloss = ["ns", "wgan-gp"]\nconfigs = 2\n'
                           'space = "lucic-narrow"\n')
     settings, _ = merge(study_file, {"out": str(tmp_path)})
-    assert settings["variants"] == "vanilla,dcgan+ns,dcgan+wgan-gp"
+    assert settings.variants == "vanilla,dcgan+ns,dcgan+wgan-gp"
 
 
 def test_a_pairing_samples_its_losss_parameters_and_survives_the_saved_definition(tmp_path):

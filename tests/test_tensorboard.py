@@ -161,7 +161,7 @@ def test_a_study_run_logs_into_its_own_folder_with_its_configuration(small_mnist
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench.study.engine, "_DATA", {})
     flags = {"variants": "vanilla", "space": "lucic-narrow", "configs": 2, "preset": "tiny", "steps": 2,
-             "out": "study", "tensorboard": "tb", "data-dir": str(small_mnist_dir)}
+             "out": "study", "tensorboard": "tb", "data_dir": str(small_mnist_dir)}
     definition, runs, engine, _ = prepare(None, flags, False, warn=print)
     assert engine.tensorboard == tmp_path / "tb"  # absolute: a Ray worker's folder is not the driver's
     threads = torch.get_num_threads()

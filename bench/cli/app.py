@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import signal
@@ -19,8 +18,10 @@ from rich.table import Table
 from variants import ARCHS, LOSSES, UnknownVariant, architectures_summary, select_variants, variant_from_config
 from bench.data import assets
 from bench.data.datasets import get_dataset
-from bench.cli.options import DataDir, Device, Exclude, Format, Plugins, Variants
+from bench.cli.commands import (CompareMachinesSettings, EvalSettings, FetchSettings, IndexSettings, ListSettings,
+                                ReportSettings, TrainClassifierSettings)
 from bench.cli.settings import takes
+from bench.speed.settings import SpeedSettings
 from bench.study.settings import StudySettings
 from bench.train.settings import RunSettings
 from bench.errors import BenchError
@@ -29,14 +30,28 @@ from bench.report.tables import Column, fixed
 
 console = Console()
 errors = Console(stderr=True)
-# typer's own parse errors (an unknown option, a value out of its declared limits) are
-# usage errors: BadParameter's parent class.
+# typer's own parse errors (an unknown option, a value it cannot read) are usage errors:
+# BadParameter's parent class.
 UsageError = typer.BadParameter.__mro__[1]
 
 
+def say_error(message: str, exit_code: int):
+    """One `error:` line on stderr and the exit. A message names paths, run ids and what a
+    file asked for, verbatim: none of it is rich markup."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code)
+
+
+def warn(line: str) -> None:
+    """A warning on stderr (stdout may be JSON or CSV for a script); file names and values
+    may hold [brackets]: not markup."""
+    errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 class OneLineErrors(TyperGroup):
-    """A command line error is one `error:` line and exit 2, like every other error a user
-    can fix, rather than a usage box."""
+    """Every error a user can fix is one `error:` line and a non-zero exit, whether typer
+    refused the command line (exit 2, rather than a usage box) or a command refused its
+    input (a BenchError's exit code, or an unknown variant's 2)."""
 
     def invoke(self, ctx):
         try:
@@ -44,40 +59,25 @@ class OneLineErrors(TyperGroup):
         except UsageError as error:
             message = error.message if isinstance(error, typer.BadParameter) and error.message.startswith(
                 ("unknown ", "--")) else error.format_message()
-            errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
-            raise typer.Exit(2) from None
+            say_error(message, 2)
+        except BenchError as error:
+            say_error(str(error), error.exit_code)
+        except UnknownVariant as error:
+            say_error(str(error), 2)
 
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Benchmark GAN variants on MNIST: speed, memory, convergence and sample quality.")
 
 
-def clean_errors(command):
-    """Turn the errors a user can fix into one line on stderr and a non-zero exit. A message
-    names paths, run ids and what a file asked for, verbatim: none of it is rich markup."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except BenchError as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code)
-        except UnknownVariant as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
-    return wrapper
-
-
 @app.command()
-@clean_errors
-def fetch(data_dir: DataDir = None,
-          force: bool = typer.Option(False, "--force", help="Fetch again even if files are there.")):
+@takes(FetchSettings)
+def fetch(settings: FetchSettings):
     """Fetch MNIST into the data directory and verify its checksums."""
-    arrays = assets.fetch_mnist(data_dir, force=force, log=lambda line: console.print(line, markup=False))
-    console.print(f"MNIST verified in {assets.raw_dir(data_dir or assets.default_data_dir())}: "
+    arrays = assets.fetch_mnist(settings.data_dir, force=settings.force,
+                                log=lambda line: console.print(line, markup=False))
+    console.print(f"MNIST verified in {assets.raw_dir(settings.data_dir or assets.default_data_dir())}: "
                   f"{len(arrays['train_images'])} train, {len(arrays['test_images'])} test images", markup=False)
-
-
 
 
 def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
@@ -89,21 +89,20 @@ def emit(rows: list[dict], columns, fmt: str, title: str | None = None) -> None:
 
 
 @app.command("list")
-@clean_errors
-def list_command(plugin: Plugins = None, fmt: Format = "table"):
+@takes(ListSettings)
+def list_command(settings: ListSettings):
     """List the registered variants with their defaults."""
     from bench.plugins import load_plugins
 
-    load_plugins(plugin)
+    load_plugins(settings.plugin)
     from bench.report.variant_table import VARIANT_COLUMNS, variant_rows
 
-    emit(variant_rows(), VARIANT_COLUMNS, fmt, title="gan-bench variants (all columns: --format json)")
-    if fmt == "table":
+    emit(variant_rows(), VARIANT_COLUMNS, settings.fmt, title="gan-bench variants (all columns: --format json)")
+    if settings.fmt == "table":
         console.print(architectures_summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()
-@clean_errors
 @takes(RunSettings)
 def run(settings: RunSettings):
     """Train and measure each variant under the one protocol; write one record per run."""
@@ -157,19 +156,18 @@ STUDY_EXTRA = (
 
 
 @app.command()
-@clean_errors
 @takes(StudySettings, given_only=True, extra=STUDY_EXTRA)
 def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
     """A hyperparameter study (Lucic et al. 2018) on Ray: K configurations per variant over N seeds."""
     from bench.study.driver import run_study
     from bench.study.options import prepare
 
-    flags = {key: str(value) if isinstance(value, Path) else value for key, value in given.items()}
-    warn = lambda line: errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)  # noqa: E731
-    if given.get("dry-run"):
+    # Paths as a study file holds them: the two sources merge into one settings object.
+    flags = {name: str(value) if isinstance(value, Path) else value for name, value in given.items()}
+    if given.get("dry_run"):
         from bench.estimate.dry_run import show, study_dry_run
 
-        show(study_dry_run(file, flags, rerun_best, warn), given.get("format", "table"), console)
+        show(study_dry_run(file, flags, rerun_best, warn), given.get("fmt", "table"), console)
         raise typer.Exit(0)
     definition, runs, engine, folder = prepare(file, flags, rerun_best, warn)
     tally = run_study(definition, runs, engine, folder)
@@ -185,27 +183,22 @@ def study(given: dict, file: Optional[Path] = None, rerun_best: bool = False):
 
 
 @app.command("train-classifier")
-@clean_errors
-def train_classifier_command(
-    epochs: int = typer.Option(4, "--epochs", help="Training epochs."),
-    seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Weights file (default: the package's, replaced only "
-                                                           "by weights identical to the pinned ones)."),
-    data_dir: DataDir = None,
-):
+@takes(TrainClassifierSettings)
+def train_classifier_command(settings: TrainClassifierSettings):
     """Retrain the fixed MNIST classifier behind the *_mnist metrics and print its accuracy."""
     from bench.eval import CLASSIFIER_PATH, CLASSIFIER_SHA256, classifier_bytes, train_classifier
     from bench.files import atomic_write
 
-    model, accuracy = train_classifier(seed=seed, epochs=epochs, data_dir=data_dir, log=console.print)
+    model, accuracy = train_classifier(seed=settings.seed, epochs=settings.epochs, data_dir=settings.data_dir,
+                                       log=console.print)
     content = classifier_bytes(model)
     digest = hashlib.sha256(content).hexdigest()
     # Other weights in the package's file would make every *_mnist metric refuse to run
     # (the sha256 check), so they go only where the user names.
-    if out is None and digest != CLASSIFIER_SHA256:
+    if settings.out is None and digest != CLASSIFIER_SHA256:
         raise BenchError(f"the retrained weights (test accuracy {accuracy:.4f}, sha256 {digest}) differ from the "
                          f"pinned ones; {CLASSIFIER_PATH} is left as it was; pass --out FILE to keep them")
-    path = out or CLASSIFIER_PATH
+    path = settings.out or CLASSIFIER_PATH
     atomic_write(path, content)
     console.print(f"test accuracy {accuracy:.4f}; weights {path}; sha256 {digest}", highlight=False, soft_wrap=True,
                   markup=False)
@@ -215,20 +208,8 @@ def train_classifier_command(
 
 
 @app.command("eval")
-@clean_errors
-def eval_command(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint from results/checkpoints/<device-slug>/."),
-    samples: Optional[int] = typer.Option(None, "--samples", help="Generated samples (default: the run's preset)."),
-    inception_samples: Optional[int] = typer.Option(None, "--inception-samples",
-                                                    help="Samples for fid_inception (0: skip; default: preset, GPU only)."),
-    device: Device = "auto",
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="The dataset the run trained on (default: the "
-                                                                  "checkpoint's; another one is refused)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON here."),
-    data_dir: DataDir = None,
-    plugin: Plugins = None,
-    best: bool = typer.Option(False, "--best", help="The generator of the run's best curve point, not its last."),
-):
+@takes(EvalSettings)
+def eval_command(settings: EvalSettings):
     """Evaluate a saved generator with the final evaluation of its run's preset and dataset."""
     from bench.train.checkpoints import load_checkpoint, restore_generator
     from bench.devices import resolve_device, use_device
@@ -237,38 +218,35 @@ def eval_command(
     from bench.presets import PRESETS
     from bench.records import write_json_atomic
 
-    load_plugins(plugin)  # a plug-in's architecture or loss must be registered to rebuild its G
-    if not checkpoint.is_file():
-        raise BenchError(f"no checkpoint at {checkpoint}")
-    for option, value in (("--samples", samples), ("--inception-samples", inception_samples)):
-        if value is not None and value < (1 if option == "--samples" else 0):
-            raise BenchError(f"{option} must be a positive number, got {value}")
-    payload = load_checkpoint(checkpoint)
+    load_plugins(settings.plugin)  # a plug-in's architecture or loss must be registered to rebuild its G
+    if not settings.checkpoint.is_file():
+        raise BenchError(f"no checkpoint at {settings.checkpoint}")
+    payload = load_checkpoint(settings.checkpoint)
     config = payload["config"]
     if config["preset"] not in PRESETS:
-        raise BenchError(f"{checkpoint} was trained under an unknown preset {config['preset']!r}; "
+        raise BenchError(f"{settings.checkpoint} was trained under an unknown preset {config['preset']!r}; "
                          f"this gan-bench has {', '.join(PRESETS)}")
     trained_on = config.get("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
-    if dataset is not None and get_dataset(dataset).name != trained_on:
-        raise BenchError(f"{checkpoint} is a generator trained on {trained_on}, not {dataset}; its samples "
-                         f"are scored against {trained_on} only")
+    if settings.dataset is not None and get_dataset(settings.dataset).name != trained_on:
+        raise BenchError(f"{settings.checkpoint} is a generator trained on {trained_on}, not {settings.dataset}; its "
+                         f"samples are scored against {trained_on} only")
     data_spec = get_dataset(trained_on)
     variant = variant_from_config(config)
     for kind, name, known in (("architecture", variant.arch, ARCHS), ("loss", variant.loss, LOSSES)):
         if name not in known:
-            raise BenchError(f"{checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in registered it, "
-                             "pass the plug-in with --plugin")
-    target = resolve_device(device)
-    G = restore_generator(variant, payload, checkpoint, data_spec.shape, best).to(target)
-    step = payload["state"]["best"]["step"] if best else payload["state"]["step"]
-    data = data_spec.load(data_dir)
-    evaluator = Evaluator.for_run(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, target, data_dir,
-                                  data["reference_images"], inception_samples=inception_samples,
-                                  train_images=data["train_images"])
+            raise BenchError(f"{settings.checkpoint} was trained with an unknown {kind} {name!r}; if a plug-in "
+                             "registered it, pass the plug-in with --plugin")
+    target = resolve_device(settings.device)
+    G = restore_generator(variant, payload, settings.checkpoint, data_spec.shape, settings.best).to(target)
+    step = payload["state"]["best"]["step"] if settings.best else payload["state"]["step"]
+    data = data_spec.load(settings.data_dir)
+    evaluator = Evaluator.for_run(variant.hparams.z_dim, PRESETS[config["preset"]], data_spec, target,
+                                  settings.data_dir, data["reference_images"],
+                                  inception_samples=settings.inception_samples, train_images=data["train_images"])
     with use_device(target):
-        metrics, seconds = evaluator.final(G, samples)
+        metrics, seconds = evaluator.final(G, settings.samples)
     details = metrics.pop("beyond_fid", None)
-    table = Table(title=escape(f"{payload['run_id']}, {'best curve point' if best else 'last'} at step {step} "
+    table = Table(title=escape(f"{payload['run_id']}, {'best curve point' if settings.best else 'last'} at step {step} "
                                f"({seconds:.1f} s)"))
     table.add_column("metric")
     table.add_column("value")
@@ -278,47 +256,26 @@ def eval_command(
     for key, reason in metrics["absent"].items():
         table.add_row(key, f"absent: {reason}")
     console.print(table)
-    if out:
-        write_json_atomic(out, {"run_id": payload["run_id"], "generator": "best" if best else "last", "step": step,
-                                "eval_s": seconds, "feature_nets": evaluator.feature_nets(), "metrics": metrics,
-                                "beyond_fid": details})
+    if settings.out:
+        write_json_atomic(settings.out, {"run_id": payload["run_id"], "generator": "best" if settings.best else "last",
+                                         "step": step, "eval_s": seconds, "feature_nets": evaluator.feature_nets(),
+                                         "metrics": metrics, "beyond_fid": details})
 
 
 @app.command()
-@clean_errors
-def report(
-    results: Path = typer.Argument(Path("results"), help="Results directory (records under runs/<device-slug>/)."),
-    formats: str = typer.Option("md,csv,tex,html", "--format", "-f", help="Comma-separated: md, csv, tex, html."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: RESULTS/reports/"
-                                                                 "<device-slug>/, which git ignores)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Only these presets (names or fnmatch "
-                                                                      "patterns, comma-separated)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Only these datasets (names or patterns)."),
-    variants: Optional[str] = typer.Option(None, "--variants", "-v", help="Only these variants (names or patterns, "
-                                                                          "e.g. 'dcgan,*gan-gp')."),
-    device: Optional[str] = typer.Option(None, "--device", "-d", help="Only these device slugs (names or patterns)."),
-    budget: Optional[str] = typer.Option(None, "--budget", help="Only this budget: its label ('2 epochs') or slug "
-                                                                "('2-epochs'), or a pattern."),
-    study: Optional[str] = typer.Option(None, "--study", help="Only this study (id or name, or a pattern); 'none': "
-                                                              "only runs outside any study."),
-):
+@takes(ReportSettings)
+def report(settings: ReportSettings):
     """Tables and plots per variant: mean, std and 95% interval over seeds; diverged and failed runs marked.
 
     Records that may not share a table (another dataset, device, preset, budget or study) get
     a report each, in a sub-folder per set; the filters pick some of them."""
-    from rich.markup import escape
-
     from bench.report import parse_filters, parse_formats, write_reports
 
-    def warn(line):  # file names and values may hold [brackets]: not markup
-        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
-
-    filters = parse_filters(preset=preset, dataset=dataset, variants=variants, device=device, budget=budget,
-                            study=study)
-    written = write_reports(results, parse_formats(formats), out, filters, warn=warn)
+    filters = parse_filters(**{name: getattr(settings, name) for name in ReportSettings.FILTERS})
+    written = write_reports(settings.results, parse_formats(settings.formats), settings.out, filters, warn=warn)
     if len(written) > 1:  # on stderr: stdout lists the files alone, for scripts
-        errors.print(f"{len(written)} sets in {results}, a report each (pick some with --device, --dataset, "
-                     "--preset, --budget or --study):", markup=False, highlight=False, soft_wrap=True)
+        errors.print(f"{len(written)} sets in {settings.results}, a report each (pick some with --device, "
+                     "--dataset, --preset, --budget or --study):", markup=False, highlight=False, soft_wrap=True)
         for record_set, paths in written:
             errors.print(f"  {record_set.describe()}: {paths[0].parent}", markup=False, highlight=False,
                          soft_wrap=True)
@@ -328,35 +285,23 @@ def report(
 
 
 @app.command("index")
-@clean_errors
-def index_command(
-    results: Path = typer.Argument(Path("results"), help="The folder of published sets."),
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when RESULTS/README.md differs from "
-                                                      "what would be written."),
-):
+@takes(IndexSettings)
+def index_command(settings: IndexSettings):
     """Write RESULTS/README.md: every published set under RESULTS, the commands that regenerate it, its headline figures."""
     from bench.report.index import write_index
 
-    path = write_index(results, check=check)
-    console.print(f"{path} is up to date" if check else str(path), highlight=False, soft_wrap=True, markup=False)
+    path = write_index(settings.results, check=settings.check)
+    console.print(f"{path} is up to date" if settings.check else str(path), highlight=False, soft_wrap=True,
+                  markup=False)
 
 
 @app.command("compare-machines")
-@clean_errors
-def compare_machines_command(
-    machine_a: Path = typer.Argument(..., help="Results of one machine (records under it)."),
-    machine_b: Path = typer.Argument(..., help="Results of another machine, same variants, seeds and preset."),
-    fmt: Format = "table",
-):
+@takes(CompareMachinesSettings)
+def compare_machines_command(settings: CompareMachinesSettings):
     """Same seeds on two machines against different seeds on one: the cross-machine spread of fid_mnist."""
-    from rich.markup import escape
-
     from bench.report.crossmachine import compare_machines
 
-    def warn(line):  # on stderr: stdout may be JSON or CSV for a script
-        errors.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
-
-    rows, name_a, name_b = compare_machines(machine_a, machine_b, warn)
+    rows, name_a, name_b = compare_machines(settings.machine_a, settings.machine_b, warn)
     two = fixed(2)
     columns = [
         Column("variant", "variant", essential=True), Column("seeds", "seeds", essential=True),
@@ -365,39 +310,23 @@ def compare_machines_command(
         Column("seed_std_a", "seed std A", two, True, "right"), Column("seed_std_b", "seed std B", two, True, "right"),
         Column("identical_metrics", "identical", justify="right"),
     ]
-    emit(rows, columns, fmt, title=f"fid_mnist, A: {name_a} ({machine_a}), B: {name_b} ({machine_b})")
+    emit(rows, columns, settings.fmt,
+         title=f"fid_mnist, A: {name_a} ({settings.machine_a}), B: {name_b} ({settings.machine_b})")
 
 
 @app.command()
-@clean_errors
-def speed(
-    variants: Variants = "all",
-    exclude: Exclude = None,
-    device: Device = "auto",
-    batch_sizes: str = typer.Option("64", "--batch-sizes", "-b", help="Batch size(s), comma-separated."),
-    repeats: int = typer.Option(5, "--repeats", help="Timed repeats of each side, alternating."),
-    steps: int = typer.Option(20, "--steps", help="Generator updates per timed repeat."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed generator updates of each side first."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch.set_num_threads (steadier CPU figures)."),
-    memory: bool = typer.Option(True, "--memory/--no-memory", help="Probe each side's peak memory in a subprocess."),
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Results directory: writes OUT/speed/<device-slug>/ "
-                                                                   "(results/speed/ is ignored by git)."),
-    data_dir: DataDir = None,
-    fmt: Format = "table",
-):
+@takes(SpeedSettings)
+def speed(settings: SpeedSettings):
     """Time the fast path against the tutorial loop (the yardstick), side by side; write <out>/speed/<device>/."""
     from bench.speed.compare import SPEED_COLUMNS, SPEED_TITLE, frame_records, run_speed
-    from bench.report.tables import check_format
-
-    check_format(fmt)
     # Progress on stderr: with --format json or csv, stdout is the table alone.
-    chosen = select_variants(variants, exclude)
+    chosen = select_variants(settings.variants, settings.exclude)
     # The command a speed set records names what was measured: the names, where some were left out.
-    spec = ",".join(v.name for v in chosen) if exclude else variants
-    summary, paths = run_speed(chosen, device, batch_sizes, repeats, steps, warmup,
-                               threads, memory, out, data_dir, variants_spec=spec,
-                               log=lambda line: errors.print(line, markup=False, highlight=False))
-    emit(frame_records(summary), SPEED_COLUMNS, fmt, title=SPEED_TITLE)
+    spec = ",".join(v.name for v in chosen) if settings.exclude else settings.variants
+    summary, paths = run_speed(chosen, settings.device, settings.batch_sizes, settings.repeats, settings.steps,
+                               settings.warmup, settings.threads, settings.memory, settings.out, settings.data_dir,
+                               variants_spec=spec, log=lambda line: errors.print(line, markup=False, highlight=False))
+    emit(frame_records(summary), SPEED_COLUMNS, settings.fmt, title=SPEED_TITLE)
     errors.print(f"wrote {', '.join(map(str, paths))}", markup=False, highlight=False, soft_wrap=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cli.app import app, clean_errors, console, emit, errors
+from bench.cli.app import app, console, emit, errors
 from bench.cli.settings import takes
 from bench.errors import BenchError
 from bench.report.tables import Column
@@ -45,7 +45,6 @@ def resolve(settings):
 
 
 @app.command()
-@clean_errors
 @takes(ScoreSettings)
 def score(settings: ScoreSettings):
     """Score samples from anywhere with a run's final evaluation; write a record of kind external."""
@@ -158,7 +157,6 @@ def stats_images(settings: StatsSettings):
 
 
 @app.command()
-@clean_errors
 @takes(StatsSettings)
 def stats(settings: StatsSettings):
     """Write an image set's FID statistics (mu, sigma on the MNIST classifier) to take to other code."""
@@ -182,7 +180,6 @@ def stats(settings: StatsSettings):
 
 
 @app.command()
-@clean_errors
 @takes(SampleSettings)
 def sample(settings: SampleSettings):
     """Draw samples from a generator file: a PNG grid, or an .npz that `gan-bench score` reads."""

@@ -6,8 +6,8 @@ command's signature is its settings class and nothing is spelled twice.
     def run(settings: RunSettings): ...
 
 typer reads the options from the wrapper's signature: each field becomes an Annotated
-parameter whose typer.Option carries the field's flags, help, choices (shown in --help)
-and a check of its limits."""
+parameter whose typer.Option carries the field's flags, help and choices (shown in
+--help). The values are checked once, when the settings object is made (`Checked`)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from bench.options import Spec, base_type, declared, problem
+from bench.options import Spec, base_type, declared
 
 
 def typer_info(spec: Spec, kind, show_default=True):
-    """The typer option (or argument) of one declared field. Its limits, choices and form are
-    checked by `problem`, the check study files and the Python API go through, so a bad
-    value gets the same words wherever it comes from; --help shows the choices."""
+    """The typer option (or argument) of one declared field; --help shows its choices and
+    limits. typer checks only that a value reads as its type: the settings object checks
+    the rest when it is made, in the words a study file and the Python API get too."""
     extra, help = {}, spec.help
     # The choices go in the help, where rich wraps between words; as a metavar
     # ([tiny|quick|...]) a narrow terminal or a pipe (80 columns) cut them mid-name.
@@ -34,13 +34,6 @@ def typer_info(spec: Spec, kind, show_default=True):
         help += f" [{forms}]"
     if spec.limits() is not None:
         help += f" [{spec.limits()}]"
-    if spec.limits() is not None or spec.choices is not None or spec.pattern is not None:
-        def within(value):
-            reason = problem(spec, value)
-            if reason is not None:
-                raise typer.BadParameter(reason)
-            return value
-        extra["callback"] = within
     make = typer.Argument if spec.argument else typer.Option
     flags = () if spec.argument else spec.flags
     # typer reads help as rich markup, where [brackets] are tags.
@@ -66,8 +59,8 @@ def parameters(cls, given_only: bool = False) -> list[inspect.Parameter]:
 
 def takes(cls, given_only: bool = False, extra: tuple[inspect.Parameter, ...] = ()):
     """Give a command the options of `cls`: it is called with a `cls` instance (or, with
-    `given_only`, the dict of options given, by their file keys) and the `extra` parameters."""
-    by_name = {name: spec for name, spec, _, _ in declared(cls)}
+    `given_only`, the dict of the options given, by field name, for the command to merge
+    with a file before it makes one) and the `extra` parameters."""
     extra_names = {p.name for p in extra}
 
     def decorate(body):
@@ -75,8 +68,7 @@ def takes(cls, given_only: bool = False, extra: tuple[inspect.Parameter, ...] = 
         def command(**values):
             rest = {k: values.pop(k) for k in list(values) if k in extra_names}
             if given_only:
-                chosen = {by_name[k].key: v for k, v in values.items() if v is not None and v != []}
-                return body(chosen, **rest)
+                return body({k: v for k, v in values.items() if v is not None and v != []}, **rest)
             return body(cls(**values), **rest)
 
         params = [*extra, *parameters(cls, given_only)]

@@ -8,7 +8,7 @@ from typing import Optional
 
 from bench.data.assets import DATA_DIR_ENV
 from bench.data.datasets import DATASETS
-from bench.options import FORMATS, option
+from bench.options import FORMATS, Checked, option
 from bench.scoring.inputs import RANGES
 from bench.train.settings import DEVICE
 INPUT_HELP = ("A .npz/.npy array (uint8 in [0, 255], or float with --range), a folder or .zip of 28x28 PNG/JPEG "
@@ -32,7 +32,7 @@ class ReadSettings:
 
 
 @dataclass
-class ScoreSettings(ReadSettings):
+class ScoreSettings(ReadSettings, Checked):
     input: Optional[Path] = option(None, "input", argument=True, help=INPUT_HELP + " Omit it with --plugin.")
     plugin: Optional[list[str]] = option(None, "--plugin",
                                          help="A .py file defining sample(n, seed) -> uint8 images, scored when "
@@ -58,7 +58,7 @@ class ScoreSettings(ReadSettings):
 
 
 @dataclass
-class StatsSettings(ReadSettings):
+class StatsSettings(ReadSettings, Checked):
     input: str = option(..., "input", argument=True,
                         help=INPUT_HELP + " Or mnist:test / mnist:train, the dataset's own images.")
     out: Path = option(..., "--out", "-o", help="The .npz to write: mu, sigma (float64) and what they hold.")
@@ -66,7 +66,7 @@ class StatsSettings(ReadSettings):
 
 
 @dataclass
-class SampleSettings:
+class SampleSettings(Checked):
     generator: Path = option(..., "generator", argument=True, help="A generator file gan-bench wrote (.safetensors).")
     n: int = option(64, "--n", minimum=1, help="How many samples.")
     seed: Optional[int] = option(None, "--seed", minimum=0,

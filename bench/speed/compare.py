@@ -43,6 +43,7 @@ from bench.data import assets
 from bench.devices import device_slug, resolve_device, synchronize, use_device
 from bench.errors import BenchError
 from bench.files import atomic_write
+from bench.presets import images_per_step
 from bench.train.protocol import init_state, train_step
 from bench.train.systems import MemoryProbe
 from bench.report.tables import Column, fixed
@@ -113,7 +114,7 @@ def measure_pair(variant: Variant, device: torch.device, train_images: torch.Ten
         for _ in range(warmup):
             fast_step()
             yardstick_step()
-        images = hp.batch_size * hp.n_critic * steps_per_repeat
+        images = images_per_step(variant) * steps_per_repeat
         rows = []
         for repeat in range(repeats):
             fast_s = timed(fast_step, steps_per_repeat, device)

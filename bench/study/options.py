@@ -1,6 +1,7 @@
 """A study's settings from a TOML study file and the command line (the file's keys are the
-command's long options without the dashes; an option given on the command line wins), and
-from them the runs to start: the search, or the rerun of each variant's best configuration."""
+command's long options without the dashes; an option given on the command line wins), as
+one `StudySettings`, and from them the runs to start: the search, or the rerun of each
+variant's best configuration."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bench.data.datasets import get_dataset
 from bench.errors import BenchError
 from bench.options import declared, defaults, problem, type_problem
 from bench.plugins import absolute_specs, load_plugins
-from bench.train.plan import RunPlan, rule_of
+from bench.train.plan import check_budget, rule_of
 from bench.study.engine import EngineSettings
 from bench.study.settings import StudySettings
 from bench.study.plan import (StudyDefinition, StudyRun, check_folder, load_definition, record_sources,
@@ -23,9 +24,7 @@ from variants.provenance import file_sha256
 # The study file's keys, their defaults and types: the options of `gan-bench study`.
 DEFAULTS = defaults(StudySettings)
 SPECS = {spec.key: (spec, kind) for _, spec, kind, _ in declared(StudySettings) if spec.in_file}
-# The convergence rule's options, as `RunPlan` names them (bench/train/convergence.py).
-RULE_KEYS = {"curve-every": "curve_every", "min-delta": "min_delta", "patience": "patience",
-             "max-epochs": "max_epochs", "curve-samples": "curve_samples"}
+FIELDS = {spec.key: name for name, spec, _, _ in declared(StudySettings)}  # a file key's field
 
 
 def value_problem(key: str, value) -> str | None:
@@ -39,67 +38,56 @@ def value_problem(key: str, value) -> str | None:
 SEARCH_NEEDS = ("variants", "space", "configs", "out")
 
 
-def merge(file: Path | None, flags: dict, needs: tuple[str, ...] = SEARCH_NEEDS) -> tuple[dict, Space | None]:
-    """Settings (defaults < file < flags) and the search space they name, if any."""
-    settings, text = dict(DEFAULTS), ""
+def merge(file: Path | None, given: dict, needs: tuple[str, ...] = SEARCH_NEEDS) -> tuple[StudySettings, Space | None]:
+    """Settings (defaults < file < the options `given`, by field name; None: not given) and
+    the search space they name, if any."""
+    values, text = {}, ""
     if file is not None:
         table, text = read_study_file(file)
         for key, value in table.items():
             where = f"{file}, line {line_of(text, key) or '?'}"
             if key not in DEFAULTS:
                 raise BenchError(f"{where}: unknown key {key!r}; known: {', '.join(DEFAULTS)}")
+            # Its type, and its limits in words that name the file's key and line.
             reason = value_problem(key, value)
             if reason is not None:
                 raise BenchError(f"{where}: {reason}")
-            settings[key] = value
-    given = {k: v for k, v in flags.items() if v is not None}
-    if given.get("format") is not None and not given.get("dry-run"):
+            values[FIELDS[key]] = value
+    given = {name: value for name, value in given.items() if value is not None}
+    if given.get("fmt") is not None and not given.get("dry_run"):
         raise BenchError("--format shapes what --dry-run prints (a study shows its progress live); add --dry-run")
-    for key, value in given.items():  # the command line checked these; a caller of prepare() may not have
-        reason = problem(SPECS[key][0], value) if key in SPECS else None
-        if reason is not None:
-            raise BenchError(reason)
-    settings.update(given)
-    if isinstance(settings["plugin"], str):
-        settings["plugin"] = [settings["plugin"]]
-    for key in ("variants", "exclude", "arch", "loss"):
-        if isinstance(settings[key], list):
-            settings[key] = ",".join(settings[key])
-    if (settings["arch"] is None) != (settings["loss"] is None):
+    values.update(given)
+    if isinstance(values.get("plugin"), str):
+        values["plugin"] = [values["plugin"]]
+    for name in ("variants", "exclude", "arch", "loss"):
+        if isinstance(values.get(name), list):
+            values[name] = ",".join(values[name])
+    settings = StudySettings(**values)  # each option checked here, once
+    if (settings.arch is None) != (settings.loss is None):
         raise BenchError("--arch and --loss go together (every architecture is paired with every loss)")
-    if settings["arch"] is not None:
+    if settings.arch is not None:
         # Pairings join the named variants: a study may hold both.
-        named = [settings["variants"]] if settings["variants"] else []
-        settings["variants"] = ",".join(named + pairings(settings["arch"], settings["loss"]))
-    for key in needs:
-        if settings[key] is None:
-            alternative = " (or --arch with --loss)" if key == "variants" else ""
-            raise BenchError(f"a study needs --{key}{alternative} (on the command line or in a study file)")
-    space = settings["space"]
-    if space is None:
+        named = [settings.variants] if settings.variants else []
+        settings.variants = ",".join(named + pairings(settings.arch, settings.loss))
+    for name in needs:
+        if getattr(settings, name) is None:
+            alternative = " (or --arch with --loss)" if name == "variants" else ""
+            raise BenchError(f"a study needs --{name}{alternative} (on the command line or in a study file)")
+    if settings.space is None:
         return settings, None
-    if isinstance(space, dict):
-        space = parse_space(space, file, text)
-    else:
-        space = get_space(space)
-    settings["name"] = settings["name"] or space.name
+    # A name, or a study file's [space] table.
+    space = parse_space(settings.space, file, text) if isinstance(settings.space, dict) else get_space(settings.space)
+    settings.name = settings.name or space.name
     return settings, space
 
 
-def convergence_options(settings: dict) -> dict | None:
+def convergence_options(settings: StudySettings) -> dict | None:
     """The rule when the study trains until convergence, resolved so that the study's id and
-    study.json name every value its runs use; None for a fixed budget."""
-    given = {key: settings[key] for key in RULE_KEYS if settings[key] is not None}
-    if not settings["until-converged"]:
-        if given:
-            raise BenchError(f"{', '.join('--' + key for key in given)} shape --until-converged's rule; "
-                             "add --until-converged")
-        return None
-    # The rule `gan-bench run` would make from the same options: one place fills in the defaults.
-    plan = RunPlan(variants=[], seeds=[0], device=None, out=Path("."), preset=settings["preset"],
-                   dataset=settings["dataset"], until_converged=True,
-                   **{RULE_KEYS[key]: value for key, value in given.items()})
-    return rule_of(plan, get_dataset(settings["dataset"]).train_size).describe()
+    study.json name every value its runs use; None for a fixed budget. It is the rule
+    `gan-bench run` makes from the same options: one place fills in the defaults."""
+    check_budget(settings)
+    rule = rule_of(settings, get_dataset(settings.dataset).train_size)
+    return rule and rule.describe()
 
 
 def check_plugins(definition: StudyDefinition, folder: Path, given: list[str]) -> list[dict]:
@@ -153,41 +141,43 @@ def check_loaded(definition: StudyDefinition | None, sources: list[dict]) -> Non
                              f"(sha256 {source['sha256'][:16]}...)")
 
 
-def prepare(file: Path | None, flags: dict, rerun_best: bool,
+def prepare(file: Path | None, given: dict, rerun_best: bool,
             warn) -> tuple[StudyDefinition, list[StudyRun], EngineSettings, Path]:
-    """The study, its runs, how to run them and its folder; nothing is started or written."""
+    """The study, its runs, how to run them and its folder; nothing is started or written.
+    `given`: the options given on the command line, by field name (None: not given)."""
     if rerun_best:
         # The study itself comes from its folder; only where and how to run come from here.
-        settings, _ = merge(file, {**flags, "seeds": None}, needs=("out",))
-        folder = Path(settings["out"])
-        plugins = absolute_specs(settings["plugin"])
+        settings, _ = merge(file, given, needs=("out",))
+        folder = Path(settings.out)
+        plugins = absolute_specs(settings.plugin)
         saved = load_definition(folder)  # checked whole before anything else is done with the folder
         by_module = check_plugins(saved, folder, plugins) if saved is not None else []
         load_plugins(plugins)
         check_loaded(saved, by_module)
-        seeds = 3 if flags.get("seeds") is None else flags["seeds"]
+        # A study file's seeds are the search's; the rerun's are the command line's, or 3.
+        seeds = 3 if given.get("seeds") is None else settings.seeds
         definition, runs, chosen = rerun_best_runs(folder, seeds, lambda d: get_dataset(d).fid_key, warn)
         for variant in definition.variants:
             if variant not in chosen:
                 warn(f"{variant} has no finished search run with an FID: no configuration to rerun")
     else:
-        settings, space = merge(file, flags)
-        folder = Path(settings["out"])
-        plugins = absolute_specs(settings["plugin"])
+        settings, space = merge(file, given)
+        folder = Path(settings.out)
+        plugins = absolute_specs(settings.plugin)
         load_definition(folder)  # a folder with a damaged study.json is refused before any plug-in loads
         load_plugins(plugins)
-        chosen = tuple(v.name for v in select_variants(settings["variants"], exclude=settings["exclude"]))
-        definition = StudyDefinition(settings["name"], chosen, space, settings["configs"], settings["seeds"],
-                                     settings["preset"], settings["dataset"], settings["steps"],
-                                     settings["train-seconds"], convergence_options(settings))
+        chosen = tuple(v.name for v in select_variants(settings.variants, exclude=settings.exclude))
+        definition = StudyDefinition(settings.name, chosen, space, settings.configs, settings.seeds,
+                                     settings.preset, settings.dataset, settings.steps,
+                                     settings.train_seconds, convergence_options(settings))
         runs = search_runs(definition)
         check_folder(folder, definition)
-    engine = EngineSettings(device=settings["device"], address=settings["address"],
-                            cpus_per_run=float(settings["cpus-per-run"]), gpus_per_run=float(settings["gpus-per-run"]),
-                            checkpoint_dir=settings["checkpoint-dir"] and Path(settings["checkpoint-dir"]),
-                            max_retries=settings["max-retries"],
-                            data_dir=settings["data-dir"] and Path(settings["data-dir"]),
-                            checkpoint_every=settings["checkpoint-every"], plugins=tuple(plugins),
+    engine = EngineSettings(device=settings.device, address=settings.address,
+                            cpus_per_run=float(settings.cpus_per_run), gpus_per_run=float(settings.gpus_per_run),
+                            checkpoint_dir=settings.checkpoint_dir and Path(settings.checkpoint_dir),
+                            max_retries=settings.max_retries,
+                            data_dir=settings.data_dir and Path(settings.data_dir),
+                            checkpoint_every=settings.checkpoint_every, plugins=tuple(plugins),
                             # A worker's folder is not the driver's: the path is made absolute here.
-                            tensorboard=settings["tensorboard"] and Path(settings["tensorboard"]).absolute())
+                            tensorboard=settings.tensorboard and Path(settings.tensorboard).absolute())
     return definition, runs, engine, folder

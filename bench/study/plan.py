@@ -20,8 +20,10 @@ import numpy as np
 
 from bench.train.convergence import Rule
 from bench.errors import BenchError
+from bench.options import check, values_of
 from bench.records import RERUN_BEST, SEARCH, load_record
-from bench.train.plan import RunPlan, check_budget
+from bench.train.plan import check_budget
+from bench.train.settings import TrainingBudget
 from bench.study.spaces import Param, Space, applies, apply, default_value
 from variants import Variant, select_variants
 from variants.provenance import BUILTIN
@@ -57,6 +59,13 @@ class StudyDefinition:
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def budget(self) -> TrainingBudget:
+        """What every run of the study trains on and for how long. The rule is kept resolved
+        (every value named), under the Rule's field names, which are its options' names."""
+        return TrainingBudget(preset=self.preset, dataset=self.dataset, steps=self.steps,
+                              train_seconds=self.train_seconds, until_converged=self.convergence is not None,
+                              **(self.convergence or {}))
+
 
 @dataclass(frozen=True)
 class StudyRun:
@@ -82,22 +91,13 @@ class StudyRun:
 
 
 def budget_fields(definition: StudyDefinition) -> dict:
-    """What every run of the study trains on and for how long, as `RunPlan` fields."""
-    rule = definition.convergence or {}
-    return {"preset": definition.preset, "dataset": definition.dataset, "steps": definition.steps,
-            "train_seconds": definition.train_seconds, "until_converged": definition.convergence is not None,
-            "curve_every": rule.get("every_images"), "min_delta": rule.get("min_delta"),
-            "patience": rule.get("patience"), "max_epochs": rule.get("max_epochs"),
-            "curve_samples": rule.get("curve_samples")}
+    """The study's budget as `RunPlan` fields, for each of its runs' plans."""
+    return values_of(definition.budget(), TrainingBudget)
 
 
 def check_definition(definition: StudyDefinition) -> list[Variant]:
-    if definition.configs < 1:
-        raise BenchError(f"--configs must be at least 1 (configuration 0 is the variant's defaults), "
-                         f"got {definition.configs}")
-    if definition.seeds < 1:
-        raise BenchError(f"--seeds must be at least 1, got {definition.seeds}")
-    check_budget(RunPlan(variants=[], seeds=[0], device=None, out=Path("."), **budget_fields(definition)))
+    """What a definition's values do not say alone (they were checked where it was made: a
+    study's settings, or study.json in `load_definition`)."""
     if definition.space.name == "defaults" and definition.configs != 1:
         raise BenchError("the defaults space has configuration 0 only: use --configs 1")
     return select_variants(",".join(definition.variants))
@@ -195,6 +195,11 @@ def load_definition(out: Path) -> StudyDefinition | None:
         else "'plugins' must be a list of strings")
     if problem is not None:
         raise BenchError(f"{path} is not a study definition: {problem}")
+    try:  # anyone may have written the file: its budget is checked as the command line's options are
+        check(definition.budget())
+        check_budget(definition.budget())
+    except BenchError as error:
+        raise BenchError(f"{path} is not a study definition: {error}") from None
     if definition.id != saved.get("id"):
         raise BenchError(f"{path} was edited: its definition no longer hashes to its id {saved.get('id')}")
     return definition
@@ -224,7 +229,7 @@ def definition_problem(definition: StudyDefinition) -> str | None:
                   and math.isfinite(definition.train_seconds) and definition.train_seconds > 0),
                "null or a positive number"),
               ("convergence", definition.convergence is None or rule_shape_ok(definition.convergence),
-               "null or a convergence rule (every_images, min_delta, patience, max_epochs, curve_samples)"))
+               f"null or a convergence rule ({', '.join(f.name for f in dataclasses.fields(Rule))})"))
     for key, ok, what in checks:
         if not ok:
             return f"'{key}' must be {what}"

@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from bench.options import FORMATS, option
+from bench.options import FORMATS, Checked, option
 from bench.study.spaces import SPACES
 from bench.train.settings import Budget, Convergence, Selection, Where
 
 
 @dataclass
-class StudySettings(Where, Convergence, Budget, Selection):
+class StudySettings(Where, Convergence, Budget, Selection, Checked):
     variants: Optional[str] = option(None, "--variants", "-v", file_types=(str, list),
                                      help="'all', or NAME[,NAME...]; a name may be a pattern ('wgan*').")
     space: Optional[str] = option(None, "--space", choices=tuple(SPACES), file_types=(str, dict),

@@ -42,16 +42,12 @@ class Rule:
                 f"{self.curve_samples} samples each; cap {self.max_epochs:g} epochs)")
 
 
-def make_rule(n_train: int, every_images: int | None = None, min_delta: float | None = None,
-              patience: int | None = None, max_epochs: float | None = None, curve_samples: int | None = None,
-              final_samples: int = 10_000) -> Rule:
-    """The rule with its defaults filled in (a point per epoch, scored on the final
-    evaluation's sample count), refusing values that cannot work."""
-    rule = Rule(every_images=n_train if every_images is None else every_images,
-                min_delta=DEFAULT_MIN_DELTA if min_delta is None else min_delta,
-                patience=DEFAULT_PATIENCE if patience is None else patience,
-                max_epochs=DEFAULT_MAX_EPOCHS if max_epochs is None else max_epochs,
-                curve_samples=final_samples if curve_samples is None else curve_samples)
+def make_rule(n_train: int, final_samples: int = 10_000, **given) -> Rule:
+    """The rule from the fields given (None: not given), refusing values that cannot work.
+    What is not given is the Rule's default, but for the two that depend on the run: a point
+    per epoch, scored on the final evaluation's sample count."""
+    chosen = {name: value for name, value in given.items() if value is not None}
+    rule = Rule(**{"every_images": n_train, "curve_samples": final_samples, **chosen})
     check_rule(rule, n_train)
     return rule
 

@@ -1,5 +1,9 @@
 """What a benchmark will run, checked before anything trains: the plan a command's settings
-make (`plan_from`), its checks, the convergence rule it asks for, and each run's config."""
+make (`plan_from`), its checks, the convergence rule it asks for, and each run's config.
+
+A plan is a `TrainingBudget` (the budget and rule options, declared once in
+bench/train/settings.py) with the chosen variants, seeds and device and where it writes:
+`gan-bench run` makes one from its settings, a study's worker one per run."""
 
 from __future__ import annotations
 
@@ -13,35 +17,24 @@ from bench.data.datasets import DATASETS, get_dataset
 from bench.devices import device_slug, resolve_device
 from bench.errors import BenchError
 from bench.files import probe_writable
-from bench.options import check, declared, problem
-from bench.presets import PRESETS, budget_label, generator_steps
+from bench.options import declared, values_of
+from bench.presets import PRESETS, budget_label, generator_steps, images_per_step
 from bench.train.protocol import RunConfig
-from bench.train.settings import Budget, Convergence, RunSettings
+from bench.train.settings import Convergence, RunSettings, TrainingBudget
 from variants import Variant, pairings, select_variants
 
 
-@dataclass
-class RunPlan:
+@dataclass(kw_only=True)
+class RunPlan(TrainingBudget):
     variants: list[Variant]
     seeds: list[int]
-    preset: str
     device: torch.device
     out: Path
-    dataset: str = "mnist"
-    steps: int | None = None
-    train_seconds: float | None = None
     checkpoint_every: int | None = None
     data_dir: Path | None = None
     resume: bool = False
     force: bool = False
     compile: bool = False
-    # --until-converged, with the rule's options (None: its defaults; see bench/train/convergence.py).
-    until_converged: bool = False
-    curve_every: int | None = None
-    min_delta: float | None = None
-    patience: int | None = None
-    max_epochs: float | None = None
-    curve_samples: int | None = None
     # A study keeps each configuration's checkpoints apart and may put them where every node
     # of a cluster reaches them; a plain run keeps them under `out`.
     checkpoint_dir: Path | None = None
@@ -61,69 +54,61 @@ class RunPlan:
 
 
 def plan_from(settings: RunSettings) -> RunPlan:
-    """The runs `gan-bench run`'s settings ask for (nothing is trained or written yet)."""
-    check(settings)  # the limits and choices the command line's options check too
+    """The runs `gan-bench run`'s settings ask for (nothing is trained or written yet). Each
+    option was checked when `settings` was made; here the rules that join them."""
+    check_budget(settings)
     if (settings.arch is None) != (settings.loss is None):
         raise BenchError("--arch and --loss go together")
     spec = ",".join(pairings(settings.arch, settings.loss)) if settings.arch else settings.variants
     chosen = select_variants(spec, exclude=settings.exclude)
     seeds = list(range(settings.first_seed, settings.first_seed + settings.seeds))
-    return RunPlan(variants=chosen, seeds=seeds, preset=settings.preset,
-                   dataset=settings.dataset, device=resolve_device(settings.device), out=Path(settings.out),
-                   steps=settings.steps, train_seconds=settings.train_seconds,
+    return RunPlan(**values_of(settings, TrainingBudget), variants=chosen, seeds=seeds,
+                   device=resolve_device(settings.device), out=Path(settings.out),
                    checkpoint_every=settings.checkpoint_every, data_dir=settings.data_dir, resume=settings.resume,
-                   force=settings.force, compile=settings.compile, until_converged=settings.until_converged,
-                   curve_every=settings.curve_every, min_delta=settings.min_delta, patience=settings.patience,
-                   max_epochs=settings.max_epochs, curve_samples=settings.curve_samples,
+                   force=settings.force, compile=settings.compile,
                    tensorboard=settings.tensorboard and Path(settings.tensorboard))
 
 
 def check_plan(plan: RunPlan) -> None:
-    """Refuse bad input before any training or writing starts."""
-    check_budget(plan)
-    if plan.checkpoint_every is not None and plan.checkpoint_every < 1:
-        raise BenchError(f"--checkpoint-every must be at least 1, got {plan.checkpoint_every}")
-    if not plan.seeds or min(plan.seeds) < 0:
-        raise BenchError("--seeds must be at least 1")
+    """Refuse what only shows on this machine before any training or writing starts: the
+    options themselves were checked where the plan was made."""
     for folder in (plan.runs_dir, plan.checkpoints_dir, *([plan.tensorboard] if plan.tensorboard else [])):
         probe_writable(folder)
 
 
-def check_budget(plan: RunPlan) -> None:
-    """What a run and a study both check of a budget: each option within its declared
-    limits and choices, then the rules that join them."""
-    for name, spec, _, _ in (*declared(Budget), *declared(Convergence)):
-        reason = problem(spec, getattr(plan, name))
-        if reason is not None:
-            raise BenchError(reason)
-    if plan.steps is not None and plan.train_seconds is not None:
+def check_budget(budget: TrainingBudget) -> None:
+    """The rules that join a budget's options, for a run's settings, a study's and a study's
+    definition alike (each option's own limits are `check`ed where its object is made)."""
+    if budget.steps is not None and budget.train_seconds is not None:
         raise BenchError("--steps and --train-seconds are two budgets; give one")
-    check_convergence_options(plan)
+    check_convergence_options(budget)
 
 
-# The options that shape the rule, by flag (their declaration: bench/train/settings.py).
+# The options that shape the rule, by flag: the Rule's fields (bench/train/settings.py declares them).
 RULE_OPTIONS = {spec.flags[0]: name for name, spec, _, _ in declared(Convergence) if name != "until_converged"}
 
 
-def check_convergence_options(plan: RunPlan) -> None:
-    given = [option for option, field_name in RULE_OPTIONS.items() if getattr(plan, field_name) is not None]
-    if not plan.until_converged:
+def check_convergence_options(budget: TrainingBudget) -> None:
+    given = [option for option, field_name in RULE_OPTIONS.items() if getattr(budget, field_name) is not None]
+    if not budget.until_converged:
         if given:
             raise BenchError(f"{', '.join(given)} shape{'s' if len(given) == 1 else ''} --until-converged's "
                              "rule; add --until-converged")
         return
-    for option, value in (("--steps", plan.steps), ("--train-seconds", plan.train_seconds)):
+    for option, value in (("--steps", budget.steps), ("--train-seconds", budget.train_seconds)):
         if value is not None:
             raise BenchError(f"--until-converged and {option} are two budgets; give one")
-    rule_of(plan, get_dataset(plan.dataset).train_size)  # refuses values that cannot work
+    rule_of(budget, get_dataset(budget.dataset).train_size)  # refuses values that cannot work
 
 
-def rule_of(plan: RunPlan, n_train: int) -> convergence.Rule | None:
-    if not plan.until_converged:
+def rule_of(budget: TrainingBudget, n_train: int) -> convergence.Rule | None:
+    """The rule a budget (a plan, or a run's or study's settings) asks for, its defaults
+    filled in; None for a fixed budget."""
+    if not budget.until_converged:
         return None
-    final_samples = get_dataset(plan.dataset).final_samples(PRESETS[plan.preset])
-    return convergence.make_rule(n_train, plan.curve_every, plan.min_delta, plan.patience, plan.max_epochs,
-                                 plan.curve_samples, final_samples)
+    final_samples = get_dataset(budget.dataset).final_samples(PRESETS[budget.preset])
+    return convergence.make_rule(n_train, final_samples,
+                                 **{name: getattr(budget, name) for name in RULE_OPTIONS.values()})
 
 
 def run_config(variant: Variant, seed: int, plan: RunPlan, n_train: int) -> RunConfig:
@@ -131,9 +116,8 @@ def run_config(variant: Variant, seed: int, plan: RunPlan, n_train: int) -> RunC
     --until-converged), its cadence and the budget's label. A dry run estimates from it too."""
     preset = PRESETS[plan.preset]
     rule = rule_of(plan, n_train)
-    images_per_step = variant.hparams.batch_size * variant.hparams.n_critic
     return RunConfig(variant, seed, preset, DATASETS[plan.dataset],
-                     convergence.cap_steps(rule, n_train, images_per_step) if rule else
+                     convergence.cap_steps(rule, n_train, images_per_step(variant)) if rule else
                      generator_steps(preset, variant, n_train, plan.steps, plan.train_seconds),
                      plan.checkpoint_every or preset.checkpoint_every, plan.compile, plan.train_seconds,
                      rule.label() if rule else budget_label(preset, plan.steps, plan.train_seconds), rule)

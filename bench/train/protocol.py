@@ -33,7 +33,7 @@ from bench.train.convergence import CAPPED, CONVERGED, Rule, has_converged
 from bench.data.loader import Batches
 from bench.data.datasets import Dataset
 from bench.devices import synchronize
-from bench.presets import Preset
+from bench.presets import Preset, images_per_step
 from bench.train.systems import MemoryProbe, StepTimer, count_params, percentile
 from variants import LOSSES, Variant
 from variants.optimizers import build_optimizer
@@ -58,7 +58,7 @@ class RunConfig:
 
     @property
     def images_per_step(self) -> int:
-        return self.variant.hparams.batch_size * self.variant.hparams.n_critic
+        return images_per_step(self.variant)
 
     @property
     def eval_every_images(self) -> int:

@@ -1,5 +1,7 @@
 """What `gan-bench run` takes, declared once (bench/options.py says how), in pieces that
-`gan-bench study` shares: which variants, the budget, the convergence rule, where."""
+`gan-bench study` shares: which variants, the budget, the convergence rule, where. A run's
+plan (bench/train/plan.py) is made of the budget and rule pieces too, so an option added to
+one of them reaches every run, a study's included, with no list to extend."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Optional
 
 from bench.data.assets import DATA_DIR_ENV
 from bench.data.datasets import DATASETS
-from bench.options import DEVICE_FORMS, DEVICE_PATTERN, FORMATS, option
+from bench.options import DEVICE_FORMS, DEVICE_PATTERN, FORMATS, Checked, option
 from bench.presets import PRESETS
 from bench.train.convergence import DEFAULT_MAX_EPOCHS, DEFAULT_MIN_DELTA, DEFAULT_PATIENCE
 
@@ -49,9 +51,11 @@ class Convergence:
                                         f"({DEFAULT_MIN_DELTA * 100:g} %) over the last --patience ({DEFAULT_PATIENCE}) curve "
                                         f"points, one every --curve-every images (an epoch), or until --max-epochs "
                                         f"({DEFAULT_MAX_EPOCHS:g}).")
-    curve_every: Optional[int] = option(None, "--curve-every", minimum=1,
-                                        help="With --until-converged: real images between curve points (default: "
-                                             "one epoch of the dataset).")
+    # The rule's options are named as the rule's fields (bench/train/convergence.py's Rule),
+    # which `rule_of` fills from them by name; --curve-every is the rule's every_images.
+    every_images: Optional[int] = option(None, "--curve-every", minimum=1,
+                                         help="With --until-converged: real images between curve points (default: "
+                                              "one epoch of the dataset).")
     min_delta: Optional[float] = option(None, "--min-delta", above=0, below=1,
                                         help="With --until-converged: the relative FID improvement that counts "
                                              f"(default {DEFAULT_MIN_DELTA:g}).")
@@ -63,6 +67,11 @@ class Convergence:
     curve_samples: Optional[int] = option(None, "--curve-samples", minimum=2,
                                           help="With --until-converged: generated samples per curve point (default: "
                                                "the final evaluation's, 10,000).")
+
+
+@dataclass
+class TrainingBudget(Convergence, Budget):
+    """What a run trains on and for how long: all a study fixes of its runs' budget."""
 
 
 @dataclass
@@ -83,7 +92,7 @@ class Where:
 
 
 @dataclass
-class RunSettings(Where, Convergence, Budget, Selection):  # options listed Selection first
+class RunSettings(Where, Convergence, Budget, Selection, Checked):  # options listed Selection first
     seeds: int = option(1, "--seeds", minimum=1, help="Number of training seeds (0..N-1, or from --first-seed).")
     first_seed: int = option(0, "--first-seed", minimum=0,
                              help="The first training seed: --seeds N trains FIRST..FIRST+N-1 (recipe trials on "
