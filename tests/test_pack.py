@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import variants
 from bench.cli import app
 from bench.train.protocol import init_state, train_step
-from bench.train.systems import count_params
+from variants.variant import count_params
 from variants.archs import ARCH_SPECS, ARCHS, Packed
 from variants.losses import LOSSES, dragan_penalty, gradient_penalty, input_gradient, per_sample_weights, r1_penalty
 from variants.variant import check_variant

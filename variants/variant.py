@@ -270,6 +270,11 @@ def select_variants(spec: str, exclude: str | None = None) -> list[Variant]:
     return [get_variant(name) for name in VARIANTS.select(spec, exclude, also=is_pairing)]
 
 
+def count_params(net) -> int:
+    """A network's number of parameters (the records' params_g and params_d)."""
+    return sum(p.numel() for p in net.parameters())
+
+
 def architectures_summary(data_shape=(1, 28, 28)) -> str:
     """One line per architecture: its D output and parameter counts at the sizes it trains
     with in a pairing (its own, else the named variant's built on it), for `gan-bench list`."""
@@ -279,7 +284,6 @@ def architectures_summary(data_shape=(1, 28, 28)) -> str:
         sizes = {"width": shape.hparams.width, "z_dim": shape.hparams.z_dim} if shape else {}
         sizes = {**Hparams().__dict__, **sizes, **spec.hparams}
         G, D = spec.builder(data_shape, sizes["z_dim"], sizes["width"])
-        count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
-        lines.append(f"  {name}: G {count(G):,}, D {count(D):,} (z {sizes['z_dim']}, width {sizes['width']}; "
+        lines.append(f"  {name}: G {count_params(G):,}, D {count_params(D):,} (z {sizes['z_dim']}, width {sizes['width']}; "
                      f"D returns {D_OUTPUTS[spec.d_output]}){' - ' + spec.description if spec.description else ''}")
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from variants import get_variant, list_variants
-from bench.train.systems import count_params
+from variants.variant import count_params
 from bench.report.tables import Column
 
 

@@ -128,7 +128,7 @@ def measure_pair(variant: Variant, device: torch.device, train_images: torch.Ten
                 "fast_finite": bool(torch.isfinite(torch.stack(last["fast"])).all()),
                 "yardstick_finite": all(map(math.isfinite, last["yardstick"])),
             })
-    del state, yardstick
+    state = yardstick = None  # the closures hold them: free the nets before emptying the cache
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return rows

@@ -99,10 +99,3 @@ class Yardstick:
         self.print_fn(f"[Epoch {self.epoch}] [Batch {self.batch_index}/{len(self.loader)}] "
                       f"[D loss: {d_value:f}] [G loss: {g_value:f}]")
         return d_value, g_value
-
-
-def yardstick_steps(variant: Variant, device: torch.device, n_steps: int, data_dir: Path | None = None,
-                    seed: int = 0, print_fn: Callable[[str], None] = print) -> list[tuple[float, float]]:
-    """Run the tutorial loop for `n_steps` generator updates; returns each step's losses."""
-    yardstick = Yardstick(variant, device, data_dir, seed, print_fn)
-    return [yardstick.step() for _ in range(n_steps)]

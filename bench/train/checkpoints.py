@@ -100,7 +100,7 @@ def is_curve(value) -> bool:
 
 # The hyperparameters `variants.Hparams` takes, each with its check and what it must be;
 # anything else would not rebuild the variant. Every checkpoint ever written holds all of
-# them but those `variants.registry.ADDED_HPARAMS` names, whose defaults are what runs
+# them but those `variants.variant.ADDED_HPARAMS` names, whose defaults are what runs
 # written before them used (`variant_from_config` fills them in).
 HPARAMS = {
     "z_dim": (is_positive_int, "a positive integer"), "batch_size": (is_positive_int, "a positive integer"),

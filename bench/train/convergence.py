@@ -9,7 +9,7 @@ an uninterrupted one does.
 
 The defaults (one epoch per point on the final sample count, 2 %, 3 points, 20 epochs)
 were chosen against the measured noise of a curve FID: docs/convergence.md and
-scripts/curve_noise.py.
+tools/curve_noise.py.
 """
 
 from __future__ import annotations

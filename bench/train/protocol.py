@@ -34,7 +34,8 @@ from bench.data.loader import Batches
 from bench.data.datasets import Dataset
 from bench.devices import synchronize
 from bench.presets import Preset, images_per_step
-from bench.train.systems import MemoryProbe, StepTimer, count_params, percentile
+from bench.train.systems import MemoryProbe, StepTimer, percentile
+from variants.variant import count_params
 from variants import LOSSES, Variant
 from variants.optimizers import build_optimizer
 

@@ -157,5 +157,3 @@ class MemoryProbe:
                 mine[window] = max(mine.get(window, 0), value)
 
 
-def count_params(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
