@@ -27,19 +27,22 @@ fetch: install
 run: fetch
 	$(BIN)/gan-bench run --variants $(VARIANTS) --preset $(PRESET) --device $(DEVICE)
 
-# Two tiers (tests/conftest.py sorts them). `make test`, the fast one, a few minutes: unit tests,
-# tiny runs on a small synthetic MNIST-shaped set and every error path. `make test-all`, everything
-# (CI runs it): adds training and evaluation on real MNIST, Ray clusters, runs killed and resumed
-# in subprocesses, and the HTML report in headless Chromium. Both spread over one pytest-xdist
-# worker per CPU; the tests of one group (all that start Ray; those sharing a module's trained
-# run) stay on one worker.
+# Two tiers, marked in the tests (`@pytest.mark.slow`). `make test`, the fast one, a few minutes:
+# the linter (ruff, settings in pyproject.toml), then unit tests, tiny runs on a small synthetic
+# MNIST-shaped set and every error path. `make test-all`, everything (CI runs it): adds training
+# and evaluation on real MNIST, Ray clusters, runs killed and resumed in subprocesses, and the
+# HTML report in headless Chromium. Both spread over one pytest-xdist worker per CPU; the tests
+# of a module that share one trained run name an xdist group and stay on one worker.
 PYTEST_PARALLEL = -n auto --dist loadgroup
 
-.PHONY: test-all
-test: fetch
+.PHONY: test-all lint
+lint: install
+	$(BIN)/ruff check .
+
+test: fetch lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
-test-all: fetch
+test-all: fetch lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 clean:

@@ -166,7 +166,13 @@ def test_c_t_is_its_definition():
     weights = np.array([c.n_test for c in kept])
     assert got.c_t == pytest.approx(np.dot(weights, [c.z for c in kept]) / weights.sum(), rel=1e-12)
     record = got.record()
-    assert (record["k"], record["seed"], record["tau_samples"], record["n_samples"], record["n_test"]) == (8, 3, 20, 900, 800)
+    assert (record["k"], record["seed"], record["tau_samples"], record["n_samples"], record["n_test"]) == (
+        8,
+        3,
+        20,
+        900,
+        800,
+    )
     assert record["cells_kept"] + record["cells_dropped"] == len(reference.cells.centroids)
 
 
@@ -216,7 +222,8 @@ def test_c_t_reads_copies_below_zero_and_underfitting_above():
 def test_sample_sizes_are_evenly_spaced_in_one_over_n():
     ns = sample_sizes(10_000, 2_000, 15)
     assert ns[0] == 2_000 and ns[-1] == 10_000 and len(ns) == 15
-    np.testing.assert_allclose(np.diff(1 / np.array(ns)), -(1 / 2000 - 1 / 10000) / 14, rtol=5e-3)  # rounded to whole samples
+    # rounded to whole samples
+    np.testing.assert_allclose(np.diff(1 / np.array(ns)), -(1 / 2000 - 1 / 10000) / 14, rtol=5e-3)
 
 
 def test_fid_infinity_approaches_the_closed_form():

@@ -15,7 +15,6 @@ import torch
 from typer.testing import CliRunner
 
 from bench import devices, report
-from bench.cli import app
 from bench.errors import BenchError
 from bench.eval import evaluation
 from bench.report.crossmachine import compare_machines

@@ -206,8 +206,12 @@ def test_any_variant_spec_either_selects_known_variants_or_is_a_clean_error(spec
         assert chosen and all(v.name in variants.VARIANTS for v in chosen)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5),
-                    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5),
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    )
+)
 @settings(max_examples=100, deadline=None)
 def test_records_round_trip_through_the_atomic_writer(tmp_path_factory, payload):
     path = tmp_path_factory.mktemp("records") / "r.json"

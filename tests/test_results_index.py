@@ -62,7 +62,8 @@ def test_the_index_lists_each_published_set_with_its_command_and_headline(publis
     assert rows == [
         f"| [results/{SLUG}]({SLUG}/report.md) | Test CPU (cpu-test-cpu-avx2) | mnist | quick | 2 epochs | 2 × 3 "
         "| fid_mnist mean: best dcgan 12.00, worst lsgan 23.00 |",
-        f"| [results/{SLUG}/short]({SLUG}/short) | Test CPU (cpu-test-cpu-avx2) | mnist | quick | 150 generator steps | 1 × 1 "
+        f"| [results/{SLUG}/short]({SLUG}/short) | Test CPU (cpu-test-cpu-avx2) | mnist | quick | 150 generator steps "
+        "| 1 × 1 "
         "| fid_mnist mean: best vanilla 80.00, worst vanilla 80.00 |",
         f"| [results/{SLUG}/speed/{SLUG}]({SLUG}/speed/{SLUG}/speed.json) | Test CPU (cpu-test-cpu-avx2) | mnist | - "
         "| 5 repeats of 20 generator updates, 1 thread | 3 variants "

@@ -86,7 +86,9 @@ def test_an_architecture_and_a_loss_combine_into_a_trainable_variant(tiny_images
     from dataclasses import replace
 
     # The named presets are exactly such pairings...
-    assert replace(variants.combine("dcgan", "ls"), name="lsgan", paper="") == replace(variants.get_variant("lsgan"), paper="")
+    assert replace(variants.combine("dcgan", "ls"), name="lsgan", paper="") == replace(
+        variants.get_variant("lsgan"), paper=""
+    )
     assert variants.combine("dcgan", "wgan-gp").arch_options == {"d_norm": "none"}
     # ...and new ones train.
     mixed = variants.combine("mlp", "wgan-gp")

@@ -82,8 +82,10 @@ def main() -> None:
             continue
         # The code version, the record format and the config (which gains keys with new options) say
         # what ran and how it is written, not what came out.
-        changed, added = differences({k: v for k, v in old.items() if k not in ("env", "config", "schema_version")},
-                                     {k: v for k, v in current[variant].items() if k not in ("env", "config", "schema_version")})
+        changed, added = differences(
+            {k: v for k, v in old.items() if k not in ("env", "config", "schema_version")},
+            {k: v for k, v in current[variant].items() if k not in ("env", "config", "schema_version")},
+        )
         print(f"{variant}: {'identical' if not changed else f'{len(changed)} values changed'}"
               f"{f'; new keys: {len(added)}' if added else ''}")
         for line in changed[:20]:

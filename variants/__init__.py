@@ -19,6 +19,7 @@ from variants import recipes  # noqa: F401  (registers the named variants)
 __all__ = [
     "ARCHS", "ARCH_SPECS", "LOSSES", "OPTIMIZERS", "VARIANTS", "BadVariant", "Hparams", "Loss", "Registry",
     "RegistryError", "UnknownVariant",
-    "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss", "register_optimizer",
+    "Variant", "architectures_summary", "get_variant", "list_variants", "register_arch", "register_loss",
+    "register_optimizer",
     "register_variant", "select_variants", "variant_from_config", "combine", "pairings",
 ]

@@ -136,8 +136,13 @@ def run(settings: RunSettings):
                       highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(0)
     rows = [{**summary_row(record), "record": str(path)} for record, path in zip(records, plan.written)]
-    emit(rows, summary_columns(plan.dataset), fmt, title=f"gan-bench run: {plan.dataset}, {plan.preset} preset on {plan.device} "
-                                           f"(budget: {records[0]['config']['budget'] if records else '-'})")
+    emit(
+        rows,
+        summary_columns(plan.dataset),
+        fmt,
+        title=f"gan-bench run: {plan.dataset}, {plan.preset} preset on {plan.device} "
+        f"(budget: {records[0]['config']['budget'] if records else '-'})",
+    )
     if fmt == "table" and records:
         console.print(SUMMARY_LEGEND[plan.dataset], highlight=False)
         console.print(f"Records and sample grids: {escape(str(plan.runs_dir))}\nNext, tables over seeds and plots: "

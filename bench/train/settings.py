@@ -46,11 +46,14 @@ class Budget:
 
 @dataclass
 class Convergence:
-    until_converged: bool = option(False, "--until-converged",
-                                   help=f"Train until the best curve FID has not improved by --min-delta "
-                                        f"({DEFAULT_MIN_DELTA * 100:g} %) over the last --patience ({DEFAULT_PATIENCE}) curve "
-                                        f"points, one every --curve-every images (an epoch), or until --max-epochs "
-                                        f"({DEFAULT_MAX_EPOCHS:g}).")
+    until_converged: bool = option(
+        False,
+        "--until-converged",
+        help=f"Train until the best curve FID has not improved by --min-delta "
+        f"({DEFAULT_MIN_DELTA * 100:g} %) over the last --patience ({DEFAULT_PATIENCE}) curve "
+        f"points, one every --curve-every images (an epoch), or until --max-epochs "
+        f"({DEFAULT_MAX_EPOCHS:g}).",
+    )
     # The rule's options are named as the rule's fields (bench/train/convergence.py's Rule),
     # which `rule_of` fills from them by name; --curve-every is the rule's every_images.
     every_images: Optional[int] = option(None, "--curve-every", minimum=1,
