@@ -48,6 +48,28 @@ def test_every_final_evaluation_has_each_figure_or_its_reason(tiny_runs):
         assert (out / "runs" / record["env"]["device_slug"] / record["paths"]["copies"]).is_file()
 
 
+def test_the_html_report_shows_each_variants_copy_grid_beside_the_beyond_fid_table(tiny_runs, tmp_path):
+    out, records = tiny_runs
+    result = cli("report", out, "--out", tmp_path, "--format", "html,md")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "copies.png").is_file()
+    page = (tmp_path / "report.html").read_text()
+    beyond = page.split('<h2 id="beyond-fid">')[1].split("<h2")[0]
+    assert '<img src="copies.png"' in beyond
+    assert "copies.png" not in page.split('<h2 id="beyond-fid">')[0]
+    assert "copies.png" in (tmp_path / "report.md").read_text().split("## Beyond FID\n")[1].split("\n## ")[0]
+    # Without the runs' grids there is no plot, and no stale one is left behind.
+    grids = [out / "runs" / r["env"]["device_slug"] / r["paths"]["copies"] for r in records]
+    for grid in grids:
+        grid.rename(tmp_path / f"{grid.name}.bak")
+    try:
+        assert cli("report", out, "--out", tmp_path, "--format", "html").exit_code == 0
+        assert not (tmp_path / "copies.png").exists()
+    finally:
+        for grid in grids:
+            (tmp_path / f"{grid.name}.bak").rename(grid)
+
+
 def test_the_report_has_a_beyond_fid_table(tiny_runs, tmp_path):
     out, records = tiny_runs
     result = cli("report", out, "--out", tmp_path, "--format", "md,csv")

@@ -158,6 +158,7 @@ def problems_table(problems: pd.DataFrame) -> pd.DataFrame:
 PLOT_PLACES = {
     "convergence.png": ("Quality",),
     "samples.png": ("Quality",),
+    "copies.png": ("Beyond FID",),
     "diagnostics.png": ("Convergence", "Quality"),
     "systems.png": ("Systems",),
     "study_fid_distribution.png": ("Best configuration per variant",),

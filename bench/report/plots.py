@@ -84,11 +84,13 @@ def convergence(curves: dict[str, list[list[dict]]], path: Path, caption: str, f
     return True
 
 
-def sample_grids(grids: dict[str, Path], path: Path, caption: str) -> bool:
+def sample_grids(grids: dict[str, Path], path: Path, caption: str, title: str | None = None) -> bool:
     """Each variant's sample grid, side by side."""
     if not grids:
         return False
     fig = Figure(figsize=(3.2 * len(grids), 3.6), layout="constrained")
+    if title:
+        fig.suptitle(title, fontsize=9)
     axes = fig.subplots(1, len(grids), squeeze=False)[0]
     for ax, (variant, png) in zip(axes, grids.items()):
         ax.set_axis_off()

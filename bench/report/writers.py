@@ -97,11 +97,16 @@ WRITERS: dict[str, Callable[[Report, Path], None]] = {
 }
 assert tuple(WRITERS) == FORMATS
 
+COPIES_TITLE = ("The 16 final samples nearest to a training digit, each (left) beside that digit (right): "
+                "the first ok seed of each variant")
+
 # Each plot is skipped (returns False) when there is nothing to draw.
 PLOTS: dict[str, Callable[[Report, Path], bool]] = {
     "convergence.png": lambda rep, path: plots.convergence(ok_curves(rep.compared), path, rep.command,
                                                            fid_key_of(rep.compared)),
     "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared), path, rep.command),
+    "copies.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared, "copies"), path,
+                                                       rep.command, COPIES_TITLE),
     "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
     "diagnostics.png": lambda rep, path: plots.diagnostics(ok_curves(rep.compared), DIAGNOSTICS, path, rep.command),
     "study_fid_distribution.png": lambda rep, path: rep.study is not None and plots.study_fid_distribution(
@@ -152,12 +157,14 @@ def ok_curves(records: list[dict]) -> dict[str, list[list[dict]]]:
             for variant, runs in group_by_variant(records).items()}
 
 
-def first_sample_grids(records: list[dict]) -> dict[str, Path]:
-    """Each variant's sample grid from its first ok run (lowest seed) whose PNG exists."""
+def first_sample_grids(records: list[dict], which: str = "samples") -> dict[str, Path]:
+    """Each variant's grid `which` (a key of the records' `paths`: samples, or copies: the
+    samples nearest to a training image beside it) from its first ok run (lowest seed) whose
+    PNG exists."""
     grids = {}
     for variant, runs in group_by_variant(records).items():
         for r in runs:
-            name = dig(r, "paths", "samples")
+            name = dig(r, "paths", which)
             if r["status"] == "ok" and name and (png := Path(r[SOURCE_KEY]).parent / name).is_file():
                 grids[variant] = png
                 break
