@@ -165,8 +165,10 @@ def test_a_reference_cached_by_torch_fidelity_is_read_as_it_stands(tmp_path, rea
     assert len(written) == 3  # features of both layers and the FID statistics
     figures = quality.mnist_metrics(fake, real, CPU, folder)
     assert all(path.stat().st_mtime_ns == written[path.name] for path in folder.iterdir() if path.name in written)
+    # What torch-fidelity does not cache, gan-bench adds: the k-NN radii and KID's real part.
     assert {path.name for path in folder.iterdir()} - set(written) == {
-        f"{name}-{extractor.get_name()}-prc-neighbours-128.pt"
+        f"{name}-{extractor.get_name()}-prc-neighbours-128.pt",
+        f"{name}-{extractor.get_name()}-kid-nf64-nr64-m64-r100-seed2020-128.pt",
     }
     assert figures == quality.mnist_metrics(fake, real, CPU, None)
     assert quality.fid_mnist(fake, real, CPU, folder) == figures["fid_mnist"]

@@ -12,7 +12,7 @@ from bench.train.checkpoints import load_checkpoint
 from bench.cli import app
 from bench.train.protocol import init_state, train_step
 from bench.records import deterministic_view, load_record
-from bench.train.systems import count_params
+from variants.variant import count_params
 from test_reliability import assert_resume_gives, records_in, sigkill_after_a_checkpoint  # noqa: E402  (tests/ is on sys.path)
 from variants.archs import spectral_norm_layers
 from variants.losses import LOSSES, dragan_penalty, r1_penalty
