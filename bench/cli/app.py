@@ -231,7 +231,7 @@ def eval_command(settings: EvalSettings):
     if config["preset"] not in PRESETS:
         raise BenchError(f"{settings.checkpoint} was trained under an unknown preset {config['preset']!r}; "
                          f"this gan-bench has {', '.join(PRESETS)}")
-    trained_on = config.get("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
+    trained_on = config["dataset"]
     if settings.dataset is not None and get_dataset(settings.dataset).name != trained_on:
         raise BenchError(f"{settings.checkpoint} is a generator trained on {trained_on}, not {settings.dataset}; its "
                          f"samples are scored against {trained_on} only")

@@ -110,7 +110,7 @@ def hparam_values(record: dict) -> dict:
     hp = dict(config["hparams"])
     betas = hp.pop("betas", None) or ()
     values = {"variant": record["variant"], "arch": config["arch"], "loss": config["loss"], "seed": record["seed"],
-              "dataset": config.get("dataset", "mnist"), "preset": config["preset"], "budget": config["budget"],
+              "dataset": config["dataset"], "preset": config["preset"], "budget": config["budget"],
               "status": record["status"], **hp, **dict(zip(("beta1", "beta2"), betas)),
               **{f"arch.{k}": v for k, v in config.get("arch_options", {}).items()},
               **{f"loss.{k}": v for k, v in config.get("loss_options", {}).items()}}

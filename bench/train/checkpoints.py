@@ -232,6 +232,7 @@ def load_checkpoint(path: Path) -> dict:
     problem = payload_problem(payload)
     if problem is not None:
         raise BenchError(f"checkpoint {path} is not a gan-bench checkpoint: {problem}; {START_OVER}")
+    payload["config"].setdefault("dataset", "mnist")  # checkpoints from before Stacked MNIST are MNIST's
     return payload
 
 
