@@ -182,15 +182,19 @@ def test_the_converged_headline_is_its_reports_figures(page, links):
     # command prints.
     import pandas as pd
 
-    from bench.report.headline import headline_cells, markdown_rows
+    from bench.report.headline import IN_SAMPLE, headline_cells, markdown_rows, recipe_check_notes
     from bench.report.summary import format_number
 
     rows = converged_table(REPO / page)
     cells = headline_cells(REPO / "results/cpu-intel-xeon-processor-avx512/converged",
                            REPO / "results/cpu-amd-epyc-avx2", "readme" if links else "docs")
     assert rows == markdown_rows(cells)
+    for note in recipe_check_notes(cells, REPO, "readme" if links else "docs"):
+        assert note in (REPO / page).read_text().splitlines(), note
+    rows = [row.replace(IN_SAMPLE, "") for row in rows]  # the mark of an in-sample recipe, noted below the table
     # The script's cells are the report's own figures, not a second computation of them.
     report = pd.read_csv(REPO / "results/cpu-intel-xeon-processor-avx512/converged/report.csv", skiprows=1)
+    report = report[~report["variant"].str.startswith("external:")]  # the real-data row heads the report only
     table = {cells[0]: cells[1:5] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
     assert set(table) == set(report["variant"])
     for _, row in report.iterrows():

@@ -59,10 +59,12 @@ def curves(settings: CurvesSettings):
 @takes(HeadlineSettings)
 def headline(settings: HeadlineSettings):
     """The converged headline table of README.md and docs/published.md, from the sets' reports."""
-    from bench.report.headline import KEYS, headline_cells, markdown_table
+    from bench.report.headline import KEYS, headline_cells, markdown_table, recipe_check_notes
 
     cells = headline_cells(settings.converged, settings.quick, settings.links)
+    notes = recipe_check_notes(cells, links=settings.links)
     if settings.fmt == "json":
-        typer.echo(json.dumps([dict(zip(KEYS, row)) for row in cells], indent=1, ensure_ascii=False))
+        typer.echo(json.dumps({"rows": [dict(zip(KEYS, row)) for row in cells], "notes": notes}, indent=1,
+                              ensure_ascii=False))
     else:
-        typer.echo("\n".join(markdown_table(cells)))
+        typer.echo("\n".join(markdown_table(cells, notes)))

@@ -15,7 +15,7 @@ from bench.report.figures import (
 from bench.report.loading import dig, is_number
 from bench.report.study import Study
 from bench.report.summary import (
-    ALPHA, best_figures, claims_note, dataset_of, fid_key_of, format_number, present_figures,
+    ALPHA, REAL_DATA, best_figures, claims_note, dataset_of, fid_key_of, format_number, present_figures,
 )
 
 
@@ -217,24 +217,23 @@ class Report:
             records = self.records if records is None else records
             return ", ".join(sorted({str(dig(r, *keys)) for r in records if dig(r, *keys) is not None})) or missing
 
-        commits = sorted(
-            {
-                f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10] + (" (dirty)" if dig(r, "env", "git", "dirty") else "")
-                for r in self.records
-            }
-        )
-        counts = ", ".join(f"{sum(r['status'] == s for r in self.records)} {s}" for s in STATUSES)
+        # The real-data row is the dataset's, made once on some machine: it has its own line below.
+        measured = [r for r in self.records if r["variant"] != REAL_DATA]
+        commits = sorted({f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10]
+                          + (" (dirty)" if dig(r, "env", "git", "dirty") else "") for r in measured})
+        counts = ", ".join(f"{sum(r['status'] == s for r in measured)} {s}" for s in STATUSES)
         return [
             ("dataset", ", ".join(sorted({dataset_of(r) for r in self.records}))),
-            ("device", f"{distinct('env', 'device_name')} ({distinct('env', 'device_slug')})"),
+            ("device", f"{distinct('env', 'device_name', records=measured)} "
+                       f"({distinct('env', 'device_slug', records=measured)})"),
             ("preset", distinct("config", "preset", records=self.trained)),
             ("budget", distinct("config", "budget", records=self.trained)),
             ("protocol version", distinct("config", "protocol_version", records=self.trained)),
             ("MNIST classifier sha256", distinct("feature_nets", "mnist_classifier_sha256")),
-            ("torch", distinct("env", "torch")),
-            ("CUDA", distinct("env", "cuda", missing="none")),
+            ("torch", distinct("env", "torch", records=measured)),
+            ("CUDA", distinct("env", "cuda", missing="none", records=measured)),
             ("git commit", ", ".join(commits)),
-            ("runs", f"{len(self.records)} ({counts})"),
+            ("runs", f"{len(measured)} ({counts})"),
         ] + external_lines(self.records) + (self.study.provenance() if self.study else [])
 
     def tables(self) -> list[tuple[str, str, pd.DataFrame]]:
@@ -267,7 +266,8 @@ class Report:
              quality_table(self.summary, self.compared)),
         ]
         beyond = quality_table(self.summary, self.compared, BEYOND)
-        if len(beyond.columns) > 2:
+        # Real data alone is no comparison: records from before these figures have none.
+        if any(f in BEYOND for f in present_figures([r for r in self.compared if r["variant"] != REAL_DATA])):
             tables.append(("Beyond FID", BEYOND_NOTE, beyond))
         best = trained_rows(best_table(self.summary, self.compared))
         if len(best.columns) > 2:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.report.display import EXTERNAL_PREFIX
 from bench.report.summary import format_number
 
 HEADER = ("| variant | seeds converged | epochs at stop | FID (MNIST), last ↓ | FID (MNIST), best point ↓ "
@@ -22,6 +23,12 @@ KEYS = ("variant", "seeds_converged", "epochs_at_stop", "fid_mnist_last", "fid_m
 # The published quick set's BEGAN records trained the nets BEGAN had before its recipe was rebuilt.
 QUICK_NOTES = {"began": " (its earlier nets; the recipe now: [variants.md]({docs}variants.md#began-the-autoencoder-d))"}
 LINKS = {"readme": "docs/", "docs": ""}  # where the rows go -> what prefixes their links into docs/
+# Recipes chosen on the very seeds the converged set publishes (docs/variants.md, "Choosing a
+# recipe"), each with the set that trains it on fresh seeds: (that set, from the repository's
+# root; the machine it ran on). Its row is marked, and a note under the table gives the fresh
+# figure beside the in-sample one.
+RECIPE_CHECKS = {"began": (Path("results/cpu-amd-epyc-avx2/began-recipe-check"), "a 2-core AMD EPYC (AVX2)")}
+IN_SAMPLE = " ‡"
 
 
 def read_report(path: Path) -> pd.DataFrame:
@@ -61,6 +68,7 @@ def headline_cells(converged: Path, quick: Path, links: str = "readme") -> list[
         raise BenchError(f"unknown --links {links!r}; choose one of {', '.join(LINKS)}")
     docs = LINKS[links]
     report = read_report(converged / "report.csv").sort_values("fid_mnist_mean")
+    report = report[~report["variant"].str.startswith(EXTERNAL_PREFIX)]  # real data and outside scores
     pairs = read_report(converged / "report_pairs.csv")
     beside = read_report(quick / "report.csv").set_index("variant")
     if report.empty:
@@ -72,16 +80,39 @@ def headline_cells(converged: Path, quick: Path, links: str = "readme") -> list[
         following = names[position + 1] if position + 1 < len(names) else None
         quick_cell = (mean_sd(beside.loc[name], "fid_mnist", "{:.2f}") + QUICK_NOTES.get(name, "").format(docs=docs)
                       if name in beside.index else "not in that set")
+        mark = IN_SAMPLE if name in RECIPE_CHECKS else ""
         rows.append([name, f"{row['converged']}/{row['n_ok']}", mean_sd(row, "stop_epochs", "{:.1f}"),
-                     mean_sd(row, "fid_mnist", "{:.2f}"), mean_sd(row, "fid_mnist_best", "{:.2f}"),
+                     mean_sd(row, "fid_mnist", "{:.2f}") + mark, mean_sd(row, "fid_mnist_best", "{:.2f}"),
                      versus_next(pairs, name, following), quick_cell])
     return rows
+
+
+def recipe_check_notes(cells: list[list[str]], root: Path = Path("."), links: str = "readme") -> list[str]:
+    """A line per marked row: the variant's figure on seeds its recipe was not chosen on,
+    read from that set's report (or that the set is not published yet)."""
+    notes = []
+    for name in (row[0] for row in cells if row[0] in RECIPE_CHECKS):
+        folder, machine = RECIPE_CHECKS[name]
+        report = root / folder / "report.csv"
+        rows = read_report(report).set_index("variant") if report.is_file() else None
+        intro = (f"{IN_SAMPLE.strip()} {name}'s recipe was chosen on the seeds of this table, so its figures are "
+                 "in-sample")
+        if rows is None or name not in rows.index:
+            notes.append(f"{intro}; its fresh seeds ({folder.as_posix()}) are not published yet.")
+            continue
+        fresh = rows.loc[name]
+        link = folder.as_posix() if links == "readme" else f"../{folder.as_posix()}"
+        notes.append(f"{intro}. On {fresh['fid_mnist_n']} fresh seeds ({fresh['seeds_ok']}), same protocol, "
+                     f"on {machine}: last {mean_sd(fresh, 'fid_mnist', '{:.2f}')}, best point "
+                     f"{mean_sd(fresh, 'fid_mnist_best', '{:.2f}')}, {fresh['converged']}/{fresh['n_ok']} "
+                     f"converged ([report]({link}/report.md)).")
+    return notes
 
 
 def markdown_rows(cells: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in cells]
 
 
-def markdown_table(cells: list[list[str]]) -> list[str]:
-    """The header, its rule and the rows, as the pages have them."""
-    return [HEADER, "|---" * len(KEYS) + "|", *markdown_rows(cells)]
+def markdown_table(cells: list[list[str]], notes: list[str] = ()) -> list[str]:
+    """The header, its rule and the rows, as the pages have them, then the notes."""
+    return [HEADER, "|---" * len(KEYS) + "|", *markdown_rows(cells), *(["", *notes] if notes else [])]

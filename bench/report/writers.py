@@ -12,7 +12,7 @@ from bench.report import page, plots
 from bench.errors import BenchError
 from variants.losses import DIAGNOSTICS
 from bench.report.commands import report_command
-from bench.report.display import Report
+from bench.report.display import EXTERNAL_PREFIX, Report, trained_rows
 from bench.report.loading import SOURCE_KEY, dig, load_records
 from bench.report.sets import RecordSet, filter_flags, select, set_dirs, split_sets, with_real_data
 from bench.report.study import build_study
@@ -107,7 +107,7 @@ PLOTS: dict[str, Callable[[Report, Path], bool]] = {
     "samples.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared), path, rep.command),
     "copies.png": lambda rep, path: plots.sample_grids(first_sample_grids(rep.compared, "copies"), path,
                                                        rep.command, COPIES_TITLE),
-    "systems.png": lambda rep, path: plots.systems_bars(rep.summary, path, rep.command),
+    "systems.png": lambda rep, path: plots.systems_bars(trained_rows(rep.summary), path, rep.command),
     "diagnostics.png": lambda rep, path: plots.diagnostics(ok_curves(rep.compared), DIAGNOSTICS, path, rep.command),
     "study_fid_distribution.png": lambda rep, path: rep.study is not None and plots.study_fid_distribution(
         rep.study.fids_by_variant(), path, rep.command, rep.study.fid_key),
@@ -153,8 +153,9 @@ def write_pairs_csv(report: Report) -> list[Path]:
 
 
 def ok_curves(records: list[dict]) -> dict[str, list[list[dict]]]:
+    """Each trained variant's ok runs' curves (an external score has none)."""
     return {variant: [r.get("curve") or [] for r in runs if r["status"] == "ok"]
-            for variant, runs in group_by_variant(records).items()}
+            for variant, runs in group_by_variant(records).items() if not variant.startswith(EXTERNAL_PREFIX)}
 
 
 def first_sample_grids(records: list[dict], which: str = "samples") -> dict[str, Path]:
