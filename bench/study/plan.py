@@ -278,12 +278,23 @@ def rerun_best_runs(out: Path, seeds: int, fid_key_of, warn=None) -> tuple[Study
     finished search runs) trained again on seeds the search did not use."""
     definition = load_definition(out)
     records = study_records(out, definition.id, warn) if definition else []
-    search = [r for _, r in records if r["study"]["phase"] == SEARCH]
+    # A record is data: one that names a run this study does not plan (another configuration
+    # index or seed) is skipped, as a damaged one is, never looked up.
+    planned = {(r.variant.name, r.config_index, r.seed, SEARCH) for r in search_runs(definition)} if definition else set()
+    search = []
+    for path, record in records:
+        if record["study"]["phase"] != SEARCH:
+            continue
+        if record_key(record) not in planned:
+            if warn:
+                warn(f"skipped {path}: its run (variant, configuration, seed) is not one of this study's")
+            continue
+        search.append(record)
     if definition is None or not search:
         raise BenchError(f"{out} holds no search records of a study; run the search first")
     if seeds < 1:
         raise BenchError(f"--seeds must be at least 1, got {seeds}")
-    expected = len(search_runs(definition))
+    expected = len(planned)
     if len({record_key(r) for r in search}) < expected:
         raise BenchError(f"the search in {out} is not finished ({len(search)} of {expected} runs): run the same "
                          "study command again to finish it, then --rerun-best")
