@@ -51,13 +51,15 @@ def test_float64_features_too():
     assert got == pytest.approx(torch_fidelity_kid(fake, real, 200), rel=1e-12)
 
 
-def test_the_cached_real_part_gives_the_same_figure_bit_for_bit(tmp_path):
+def test_the_cached_real_part_gives_the_same_figure_bit_for_bit(tmp_path, monkeypatch):
     fake, real = feature_sets()
     uncached = quality.kid_figures(fake, real, OPTIONS)
     extractor = quality._mnist_extractor(("128",), OPTIONS)
     first = quality.kid_figures(fake, real, OPTIONS, tmp_path, "real-test", extractor)
     files = list(tmp_path.glob("real-test-*kid-nf600-nr700-m600-r10-seed*"))
     assert len(files) == 1
+    # Once cached, the real part is read, never computed again.
+    monkeypatch.setattr(kid, "real_part", lambda *args: pytest.fail("the cached real part was computed again"))
     again = quality.kid_figures(fake, real, OPTIONS, tmp_path, "real-test", extractor)
     assert uncached == first == again
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from functools import lru_cache
 
 KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
@@ -22,15 +21,6 @@ def option_names(fn, positional: int, reserved: tuple[str, ...] = ()) -> frozens
     """The parameters of `fn` an option can fill: those after the first `positional` (which
     the caller passes itself, by position), less `reserved` (which it passes by name).
     None when `fn` takes **kwargs, so any name."""
-    try:
-        return _option_names(fn, positional, reserved)
-    except TypeError:  # an unhashable callable: nothing to cache it by
-        return _option_names.__wrapped__(fn, positional, reserved)
-
-
-# Cached: a loss's options are sorted out on every D step (`options_taken`).
-@lru_cache(maxsize=None)
-def _option_names(fn, positional: int, reserved: tuple[str, ...]) -> frozenset[str] | None:
     parameters = list(inspect.signature(fn).parameters.values())
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None

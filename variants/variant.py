@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from functools import cached_property
 from dataclasses import dataclass, field, fields, replace
 
 import torch
@@ -63,8 +64,7 @@ class Variant:
         loss = LOSSES[self.loss]
         stateful = {"state": state} if loss.init_state is not None else {}
         reporting = {"diag": diag} if loss.diagnostics and diag is not None else {}
-        options = options_taken(loss.d_loss, D_LOSS_ARGS, self.loss_options)
-        return loss.d_loss(D, real, fake, **options, **stateful, **reporting)
+        return loss.d_loss(D, real, fake, **self.d_loss_options, **stateful, **reporting)
 
     def g_loss(self, D, fake, real) -> torch.Tensor:
         return LOSSES[self.loss].g_loss(D, fake, real)
@@ -72,7 +72,17 @@ class Variant:
     def after_d_step(self, D, state: dict) -> None:
         hook = LOSSES[self.loss].after_d_step
         if hook is not None:
-            hook(D, state, **options_taken(hook, AFTER_D_STEP_ARGS, self.loss_options))
+            hook(D, state, **self.after_d_step_options)
+
+    # A loss's options are shared by its d_loss and its after_d_step, each taking its own:
+    # sorted out once per variant (a fresh one after `replace`), not at every D step.
+    @cached_property
+    def d_loss_options(self) -> dict:
+        return options_taken(LOSSES[self.loss].d_loss, D_LOSS_ARGS, self.loss_options)
+
+    @cached_property
+    def after_d_step_options(self) -> dict:
+        return options_taken(LOSSES[self.loss].after_d_step, AFTER_D_STEP_ARGS, self.loss_options)
 
     def with_hparams(self, **changes) -> "Variant":
         return replace(self, hparams=replace(self.hparams, **changes))

@@ -87,6 +87,15 @@ def load_checked(path: Path, fits: Callable[[object], bool]):
     return None
 
 
+def checked_or_computed(path: Path, fits: Callable[[object], bool], compute: Callable[[], object]):
+    """The item in `path` when it `fits` (`load_checked`), else `compute()`, stored there."""
+    item = load_checked(path, fits)
+    if item is None:
+        item = compute()
+        store(path, item)
+    return item
+
+
 def store(path: Path, item) -> None:
     """Write `item` to `path` whole or not at all (a reader never sees half a file)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

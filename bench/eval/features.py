@@ -145,16 +145,16 @@ def reference_statistics(extractor, layer: str, images: torch.Tensor, batch_size
     if cache_dir is None:
         return fid_features_to_statistics(features if features is not None else extract(
             extractor, images, batch_size)[layer])
-    path = cache_file(cache_dir, name, extractor, "stat-fid", layer)
     probe = _layout(extractor, images)[layer]
     like = fid_features_to_statistics(torch.zeros(2, probe.shape[1], dtype=probe.dtype))
-    stats = cache.load_checked(path, lambda item: cache.statistics_fit(item, like))
-    if stats is None:
-        if features is None:
-            features = reference_features(extractor, images, batch_size, cache_dir, name, (layer,))[layer]
-        stats = fid_features_to_statistics(features)
-        cache.store(path, stats)
-    return stats
+
+    def compute():
+        real = features if features is not None else reference_features(
+            extractor, images, batch_size, cache_dir, name, (layer,))[layer]
+        return fid_features_to_statistics(real)
+
+    return cache.checked_or_computed(cache_file(cache_dir, name, extractor, "stat-fid", layer),
+                                     lambda item: cache.statistics_fit(item, like), compute)
 
 
 def reference_radii(features: torch.Tensor, k: int, batch_size: int, cache_dir: Path | None, name: str,
@@ -164,13 +164,11 @@ def reference_radii(features: torch.Tensor, k: int, batch_size: int, cache_dir: 
     Cached as the k + 1 smallest distances of each point (itself included)."""
     if cache_dir is None:
         return neighbour_distances(features, k, batch_size)[:, k]
-    path = cache_file(cache_dir, name, extractor, "prc-neighbours", layer)
     like = torch.zeros(1, k + 1, dtype=features.dtype)
-    distances = cache.load_checked(path, lambda item: cache.features_fit(item, len(features), like)
-                                   and bool((item >= 0).all()))
-    if distances is None:
-        distances = neighbour_distances(features, k, batch_size)
-        cache.store(path, distances)
+    distances = cache.checked_or_computed(
+        cache_file(cache_dir, name, extractor, "prc-neighbours", layer),
+        lambda item: cache.features_fit(item, len(features), like) and bool((item >= 0).all()),
+        lambda: neighbour_distances(features, k, batch_size))
     return distances[:, k]
 
 
@@ -180,10 +178,8 @@ def reference_kid_part(features: torch.Tensor, draw: kid.Draw, cache_dir: Path |
     sum over its real subset, cached under the draw's name."""
     if cache_dir is None:
         return kid.real_part(features, draw)
-    path = cache_file(cache_dir, name, extractor, draw.name(), layer)
-    sums = cache.load_checked(path, lambda item: isinstance(item, torch.Tensor) and item.dtype == features.dtype
-                              and tuple(item.shape) == (draw.subsets,) and cache.finite_array(item[None], 2))
-    if sums is None:
-        sums = kid.real_part(features, draw)
-        cache.store(path, sums)
-    return sums
+    return cache.checked_or_computed(
+        cache_file(cache_dir, name, extractor, draw.name(), layer),
+        lambda item: (isinstance(item, torch.Tensor) and item.dtype == features.dtype
+                      and tuple(item.shape) == (draw.subsets,) and cache.finite_array(item, 1)),
+        lambda: kid.real_part(features, draw))

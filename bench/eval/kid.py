@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch_fidelity.helpers import get_kwarg
+from torch_fidelity.metric_kid import kernel_poly
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def subset_indices(draw: Draw) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (np.matmul(x, y.T) * (1.0 / x.shape[1]) + 1) ** 3
+    """torch-fidelity's cubic kernel, (x·y / d + 1)³, with its default options (`draw_of` holds to them)."""
+    return kernel_poly(x, y, kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1)
 
 
 def off_diagonal_sum(k: np.ndarray):

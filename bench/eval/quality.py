@@ -205,9 +205,8 @@ def kid_figures(fake32: torch.Tensor, real32: torch.Tensor, options: dict, cache
     """KID's mean and standard deviation over torch-fidelity's subsets, the real set's part
     cached under `name` in `cache_dir` when both are given."""
     draw = kid.draw_of(len(fake32), len(real32), min(KID_SUBSET_SIZE, len(fake32), len(real32)), options)
-    if cache_dir is None or name is None:
-        return kid.kid(fake32, real32, draw)
-    return kid.kid(fake32, real32, draw, reference_kid_part(real32, draw, cache_dir, name, extractor, FEATURES))
+    real_sums = None if name is None else reference_kid_part(real32, draw, cache_dir, name, extractor, FEATURES)
+    return kid.kid(fake32, real32, draw, real_sums)
 
 
 def inception_score(logits: torch.Tensor) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from bench.report.figures import (
 from bench.report.loading import dig, is_number
 from bench.report.study import Study
 from bench.report.summary import (
-    ALPHA, REAL_DATA, best_figures, claims_note, dataset_of, fid_key_of, format_number, present_figures,
+    ALPHA, best_figures, claims_note, dataset_of, fid_key_of, format_number, is_real_data, present_figures,
 )
 
 
@@ -218,7 +218,7 @@ class Report:
             return ", ".join(sorted({str(dig(r, *keys)) for r in records if dig(r, *keys) is not None})) or missing
 
         # The real-data row is the dataset's, made once on some machine: it has its own line below.
-        measured = [r for r in self.records if r["variant"] != REAL_DATA]
+        measured = [r for r in self.records if not is_real_data(r)]
         commits = sorted({f"{dig(r, 'env', 'git', 'commit') or 'unknown'}"[:10]
                           + (" (dirty)" if dig(r, "env", "git", "dirty") else "") for r in measured})
         counts = ", ".join(f"{sum(r['status'] == s for r in measured)} {s}" for s in STATUSES)
@@ -267,7 +267,7 @@ class Report:
         ]
         beyond = quality_table(self.summary, self.compared, BEYOND)
         # Real data alone is no comparison: records from before these figures have none.
-        if any(f in BEYOND for f in present_figures([r for r in self.compared if r["variant"] != REAL_DATA])):
+        if any(f in BEYOND for f in present_figures([r for r in self.compared if not is_real_data(r)])):
             tables.append(("Beyond FID", BEYOND_NOTE, beyond))
         best = trained_rows(best_table(self.summary, self.compared))
         if len(best.columns) > 2:

@@ -21,7 +21,7 @@ from typing import Callable
 from bench.errors import BenchError
 from bench.presets import PRESETS, budget_label
 from bench.report.loading import dig
-from bench.report.summary import COMPARABLE, REAL_DATA, dataset_of
+from bench.report.summary import COMPARABLE, dataset_of, is_real_data
 
 # Keys where a missing value is a value of its own: a run outside any study is no study run.
 STRICT = ("dataset", "device slug", "preset", "protocol version", "study id")
@@ -175,7 +175,7 @@ def real_data_records() -> list[dict]:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if record_problem(record) is None and record.get("variant") == REAL_DATA:
+        if record_problem(record) is None and is_real_data(record):
             found.append({**record, SOURCE_KEY: str(path)})
     return found
 
@@ -185,7 +185,7 @@ def with_real_data(sets: list[RecordSet]) -> list[RecordSet]:
     classifier and sample count (any machine: real data's figures are no machine's speed)."""
     shipped = real_data_records()
     for s in sets:
-        if s.study or any(r["variant"] == REAL_DATA for r in s.records) or all(is_external(r) for r in s.records):
+        if s.study or any(map(is_real_data, s.records)) or all(is_external(r) for r in s.records):
             continue  # a study ranks its own configurations; a set of scores alone has nothing to head
         real = next((r for r in shipped if dataset_of(r) == s.key["dataset"] and final_samples(s) ==
                      {dig(r, "metrics", "n_fake")} and s.key["MNIST classifier sha256"] in

@@ -42,6 +42,10 @@ TRAINING_LABELS = ("preset", "budget", "protocol version", "study id")
 REAL_DATA = "external:real-data"
 
 
+def is_real_data(record: dict) -> bool:
+    return record.get("variant") == REAL_DATA
+
+
 def dataset_of(record: dict) -> str:
     """The dataset a run trained on (loading.upgrade names MNIST for the records that predate the choice)."""
     return record["config"]["dataset"]
@@ -63,7 +67,7 @@ def check_comparable(records: list[dict]) -> None:
         for record in records:
             if label in TRAINING_LABELS and record.get("kind") == "external":
                 continue
-            if label == "device slug" and record.get("variant") == REAL_DATA:
+            if label == "device slug" and is_real_data(record):
                 continue
             value = value_of(record)
             if value is not None:
